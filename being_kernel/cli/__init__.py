@@ -1,0 +1,1 @@
+"""The ``being`` command line (typer)."""

@@ -1,0 +1,87 @@
+"""``being``: the app, global options, and error reporting (one line, traceback with --debug)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from .. import KERNEL_API_VERSION, __version__
+from ..errors import BeingError
+
+app = typer.Typer(
+    name="being",
+    help="Speech to talking-head video: audio -> FLAME motion -> Gaussian head -> torso -> MP4.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": os.environ.get("BEING_DEBUG") == "1"}
+
+
+def _versions() -> str:
+    from ..discovery import Registry
+
+    lines = [f"being {__version__} (kernel API {KERNEL_API_VERSION})"]
+    seen = set()
+    for rec in Registry.discover().records:
+        if rec.distribution not in seen:
+            seen.add(rec.distribution)
+            lines.append(f"  {rec.distribution} {rec.version}")
+    return "\n".join(lines)
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        typer.echo(_versions())
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version_cb, is_eager=True,
+                                 help="Show the versions of being and its installed plugins, and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+def _register_commands() -> None:
+    from . import plugins_cmd, run_cmd  # noqa: F401 - they register their commands on ``app``
+    from ..hooks import load_hooks
+
+    pm, records = load_hooks()
+    for rec in records:
+        if rec.status == "broken":
+            typer.echo(f"being: warning: {rec.problem_line()}", err=True)
+    for impl in pm.hook.being_cli_commands.get_hookimpls():
+        try:
+            impl.function(app=app)
+        except Exception as exc:  # noqa: BLE001 - one bad hook plugin must not break the CLI
+            typer.echo(f"being: warning: hook plugin '{impl.plugin_name}' failed to add commands: "
+                       f"{type(exc).__name__}: {exc}", err=True)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"being: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    """Console entry point: runs the app, turns errors into one line and an exit code."""
+    _state["debug"] = _state["debug"] or "--debug" in sys.argv[1:]
+    _register_commands()
+    try:
+        app()  # typer reports usage errors itself (exit 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BeingError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        _fail(exc.one_line(), exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line unless --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)

@@ -1,0 +1,115 @@
+"""``being run``: speech file in, talking-head MP4 out.
+
+Everything that can be checked is checked before any frame is made (output path, plugins,
+config, input audio, stage fit), so bad input costs nothing and leaves no file behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from tqdm import tqdm
+
+from ..errors import BeingError, Interrupted, PluginError
+from .main import app
+
+#: The first usable plugin of each list is the default. The fakes come last: they keep
+#: ``being run`` working with nothing but the kernel installed, and say so when used.
+DEFAULTS = {"audio": ("viseme", "fake"), "avatar": ("splatting", "fake"), "torso": ("static", "fake")}
+
+
+def _pick(registry, contract: str, name: Optional[str]) -> str:  # noqa: ANN001 - a Registry
+    if name:
+        return name
+    usable = {r.name for r in registry.of(contract) if r.ok}
+    choice = next((n for n in DEFAULTS[contract] if n in usable), DEFAULTS[contract][0])
+    if choice == "fake":
+        typer.echo(f"being: note: --{contract} defaults to the testing-kit fake; install "
+                   f"'{DEFAULTS[contract][0]}' for the real method (see 'being plugins')", err=True)
+    return choice
+
+
+def _build(spec, config, contract: str, name: str):  # noqa: ANN001, ANN202 - spec, config model -> plugin
+    try:
+        cls = spec.load_class()
+    except Exception as exc:  # noqa: BLE001 - an implementation that fails to import is the plugin's fault
+        raise PluginError(f"--{contract} {name} failed to load: {type(exc).__name__}: {exc}",
+                          "reinstall or upgrade the plugin, or see 'being plugins'") from exc
+    try:
+        return cls(config)
+    except BeingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - report which plugin could not start
+        raise PluginError(f"--{contract} {name} could not start: {type(exc).__name__}: {exc}") from exc
+
+
+@app.command("run")
+def run(
+    out: Path = typer.Option(..., "--out", "-o", help="Output video, .mp4 (H.264 + AAC). Written atomically."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i",
+                                         help="Speech audio: wav, flac, ogg or mp3, any rate and channels. "
+                                              "Default: a built-in 4 s speech-like demo clip."),
+    audio: Optional[str] = typer.Option(None, "--audio", help="AudioToFlame plugin. Default: viseme if installed."),
+    avatar: Optional[str] = typer.Option(None, "--avatar", help="FlameRenderer plugin. Default: splatting if installed."),
+    torso: Optional[str] = typer.Option(None, "--torso", help="TorsoCompositor plugin. Default: static if installed."),
+    set_: list[str] = typer.Option([], "--set", help="Plugin config, CONTRACT.FIELD=VALUE, e.g. torso.size=[512,512]. "
+                                                      "Repeatable; wins over --config."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with [audio], [avatar], [torso] tables."),
+    mode: str = typer.Option("offline", "--mode", help="offline: batch motion, never drops frames. "
+                                                       "live: streaming motion, bounded queues that drop the oldest frame."),
+    realtime: bool = typer.Option(False, "--realtime", help="live mode: feed the audio at real-time pace."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower is better, 18 is visually lossless)."),
+) -> None:
+    """Make a talking-head video from speech: --audio -> --avatar -> --torso -> MP4.
+
+    Example: being run --audio fake --avatar fake --torso static --input speech.wav --out talk.mp4
+    """
+    from .. import config as cfg
+    from ..discovery import Registry
+    from ..errors import ConfigError
+    from ..media import Mp4Writer, check_output_path, demo_speech, read_audio_channels, resample
+    from ..pipeline import check_fit, close_all, run_pipeline
+    from ..types import Audio
+
+    if mode not in ("offline", "live"):
+        raise ConfigError(f"--mode {mode}: expected offline or live")
+    out_path = check_output_path(out)
+    registry = Registry.discover()
+    names = {c: _pick(registry, c, n) for c, n in (("audio", audio), ("avatar", avatar), ("torso", torso))}
+    specs = {c: registry.spec(c, n) for c, n in names.items()}
+    values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
+    configs = {c: cfg.build(specs[c].config, c, values.get(c, {})) for c in specs}
+
+    if input is None:
+        demo = demo_speech()
+        channels, native_rate = demo.samples[None, :], demo.sample_rate
+        typer.echo("being: note: no --input given, using the built-in demo clip", err=True)
+    else:
+        channels, native_rate = read_audio_channels(input)
+
+    plugins: dict[str, object] = {}
+    try:
+        for c in ("audio", "avatar", "torso"):
+            plugins[c] = _build(specs[c], configs[c], c, names[c])
+        a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
+        fit = check_fit(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)
+        for warning in fit.warnings:
+            typer.echo(f"being: warning: {warning}", err=True)
+        info = a.info()
+        mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), native_rate, info.sample_rate), info.sample_rate)
+        writer = Mp4Writer(out_path, info.fps, t.info().size, channels, native_rate, crf=crf)
+        try:
+            with tqdm(total=mono.num_frames(info.fps), unit="frame", desc="being run", leave=False) as bar:
+                result = run_pipeline(a, r, t, mono, writer, mode=mode, fit=fit, realtime=realtime, progress=bar.update)
+        except BaseException as exc:
+            writer.abort()  # the bus aborts it too; this covers failures before the bus starts
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"interrupted; nothing was written to {out_path}") from None
+            raise
+    finally:
+        close_all(*plugins.values())
+    drops = sum(result.stats.dropped.values())
+    typer.echo(f"wrote {out_path}: {result.frames} frames at {result.fps:g} fps ({mono.duration:.2f} s) "
+               f"in {result.seconds:.1f} s" + (f", {drops} frames dropped and repeated (live mode)" if drops else ""))

@@ -1,0 +1,92 @@
+"""Plugin configuration: from a TOML or YAML file and ``--set contract.field=value``, validated by
+each plugin's pydantic model (``extra="forbid"``); a bad field is named in the error."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .discovery import GROUPS
+from .errors import ConfigError
+
+Sections = dict[str, dict[str, Any]]
+
+
+def _set_path(target: dict[str, Any], dotted: list[str], value: Any) -> None:
+    for key in dotted[:-1]:
+        node = target.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set: '{key}' is a value, not a section")
+        target = node
+    target[dotted[-1]] = value
+
+
+def parse_sets(items: list[str]) -> Sections:
+    """``["avatar.sh_degree=3", "torso.size=[256, 256]"]`` -> ``{"avatar": {"sh_degree": 3}, ...}``.
+
+    Values are read as YAML scalars or lists, so ``3`` is an int, ``true`` a bool, ``[1, 2]`` a
+    list; anything else stays a string."""
+    out: Sections = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected CONTRACT.FIELD=VALUE, e.g. avatar.sh_degree=3")
+        if parts[0] not in GROUPS:
+            raise ConfigError(f"--set {item!r}: unknown section '{parts[0]}'", f"use one of {', '.join(GROUPS)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_path(out.setdefault(parts[0], {}), parts[1:], value)
+    return out
+
+
+def load_file(path: str | Path) -> Sections:
+    """Read a config file whose top-level tables are ``audio``, ``avatar`` and ``torso``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(path.read_text())
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(path.read_text()) or {}
+        else:
+            raise ConfigError(f"config file {path}: unknown format '{path.suffix}'", "use .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected tables audio, avatar, torso at the top level")
+    for key, value in data.items():
+        if key not in GROUPS or not isinstance(value, dict):
+            raise ConfigError(f"config file {path}: unknown top-level entry '{key}'", f"use tables {', '.join(GROUPS)}")
+    return data
+
+
+def merge(base: Sections, override: Sections) -> Sections:
+    """Deep-merge ``override`` into a copy of ``base`` (``--set`` wins over the file)."""
+    out: Sections = {k: dict(v) for k, v in base.items()}
+    for section, values in override.items():
+        for key, value in values.items():
+            old = out.setdefault(section, {}).get(key)
+            out[section][key] = merge({"_": old}, {"_": value})["_"] if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def build(model: type[BaseModel], section: str, values: dict[str, Any]) -> BaseModel:
+    """Validate ``values`` against a plugin's config model; errors name ``section.field``."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(config)"
+        fields = ", ".join(model.model_fields) or "none"
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"{section}.{field}: unknown field", f"valid fields: {fields}") from None
+        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        raise ConfigError(f"{section}.{field}: {err['msg']}{got}", f"valid fields: {fields}") from None

@@ -1,0 +1,168 @@
+"""The three contracts a method plugin implements, and their static descriptions.
+
+Every contract has a batch call (a whole clip) and a streaming call (``open_stream()`` gives an
+object that takes chunks with ``push`` and flushes with ``finish``). For the same input both must
+give the same output, up to the stated latency; the conformance suite checks it.
+
+A plugin class is built as ``Cls(config)`` where ``config`` is an instance of its spec's pydantic
+config model; ``close()`` releases what it holds and is always called, also after errors.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Generic, Sequence, TypeVar
+
+import numpy as np
+
+from .types import Audio, Frame, Motion
+
+
+@dataclass(frozen=True)
+class AudioToFlameInfo:
+    """What an audio model needs and gives.
+
+    sample_rate: the rate (Hz) it wants; the kernel resamples input audio to it
+    fps:         motion frame rate it produces
+    motion_space: id of the motion space it produces (see being_kernel.types)
+    n_expression: expression coefficients per frame
+    latency_s:   algorithmic latency of the streaming call: a frame at time t is final once
+                 audio up to t + latency_s has been pushed
+    """
+
+    sample_rate: int
+    fps: float
+    motion_space: str
+    n_expression: int
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class FlameRendererInfo:
+    """What a head renderer consumes and gives.
+
+    motion_spaces:   motion spaces whose expression coefficients it understands
+    n_expression:    expression coefficients per frame it expects in those spaces
+    accepts_pose_only: True if motion from another space may drive it by rotations alone; such
+                     motion reaches ``render`` with ``expression`` of shape [T, 0]
+    size:            (width, height) of the RGBA head images it renders
+    fps:             the motion rate it needs, or None for any rate
+    has_depth:       whether frames carry depth
+    latency_frames:  frames held back by the streaming call before output
+    """
+
+    motion_spaces: tuple[str, ...]
+    n_expression: int
+    accepts_pose_only: bool
+    size: tuple[int, int]
+    fps: float | None = None
+    has_depth: bool = False
+    latency_frames: int = 0
+
+
+@dataclass(frozen=True)
+class TorsoCompositorInfo:
+    """What a compositor gives: RGB frames of ``size`` = (width, height).
+
+    needs_alpha:    whether it needs RGBA head frames
+    latency_frames: frames held back by the streaming call before output
+    """
+
+    size: tuple[int, int]
+    needs_alpha: bool = True
+    latency_frames: int = 0
+
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Stream(ABC, Generic[In, Out]):
+    """A streaming call in progress: ``push`` chunks in order, then ``finish`` once."""
+
+    @abstractmethod
+    def push(self, chunk: In) -> Out:
+        """Feed the next chunk; return whatever output is now final (possibly empty)."""
+
+    @abstractmethod
+    def finish(self) -> Out:
+        """End of input: flush and return the rest of the output."""
+
+
+class FramewiseStream(Stream[Sequence[Frame], list[Frame]]):
+    """The streaming call of a stage that treats each frame on its own: batch per chunk."""
+
+    def __init__(self, batch_fn: Callable[[Sequence[Frame]], list[Frame]]) -> None:
+        self._fn = batch_fn
+
+    def push(self, chunk: Sequence[Frame]) -> list[Frame]:
+        return self._fn(chunk) if len(chunk) else []
+
+    def finish(self) -> list[Frame]:
+        return []
+
+
+class _Plugin(ABC):
+    def __init__(self, config) -> None:  # noqa: ANN001 - the spec's pydantic model
+        self.config = config
+
+    def close(self) -> None:
+        """Release resources. Called exactly once per instance by the kernel, errors or not."""
+
+
+class AudioToFlame(_Plugin):
+    """Speech to FLAME-layout motion."""
+
+    @abstractmethod
+    def info(self) -> AudioToFlameInfo: ...
+
+    @abstractmethod
+    def generate(self, audio: Audio) -> Motion:
+        """Batch: ``audio`` (mono, at ``info().sample_rate``) to motion with exactly
+        ``audio.num_frames(info().fps)`` frames."""
+
+    @abstractmethod
+    def open_stream(self) -> Stream[np.ndarray, Motion]:
+        """Streaming: push float32 ``[n]`` sample chunks at ``info().sample_rate``; each push
+        and the finish return the motion frames that became final (``[t, ...]``, t >= 0). The
+        frames of all calls together equal ``generate`` on the concatenated audio."""
+
+
+class FlameRenderer(_Plugin):
+    """FLAME-layout motion to RGBA head frames (with placement, optional depth)."""
+
+    @abstractmethod
+    def info(self) -> FlameRendererInfo: ...
+
+    @abstractmethod
+    def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
+        """Batch: one premultiplied RGBA frame ``[H, W, 4]`` per motion frame, numbered from
+        ``start_index`` with pts = index / motion.fps."""
+
+    @abstractmethod
+    def open_stream(self) -> Stream[Motion, list[Frame]]:
+        """Streaming: push motion chunks, get frames numbered on from 0."""
+
+
+class TorsoCompositor(_Plugin):
+    """RGBA head frames to full RGB frames: body, background, head."""
+
+    @abstractmethod
+    def info(self) -> TorsoCompositorInfo: ...
+
+    @abstractmethod
+    def composite(self, heads: Sequence[Frame]) -> list[Frame]:
+        """Batch: one RGB frame ``[H, W, 3]`` per head frame, same index and pts."""
+
+    @abstractmethod
+    def open_stream(self) -> Stream[Sequence[Frame], list[Frame]]:
+        """Streaming: push lists of head frames, get composited frames."""
+
+
+#: CLI flag / entry-point group suffix -> contract class.
+CONTRACTS: dict[str, type[_Plugin]] = {
+    "audio": AudioToFlame,
+    "avatar": FlameRenderer,
+    "torso": TorsoCompositor,
+}

@@ -1,0 +1,39 @@
+"""Methods of the field that Being knows by name, so ``being plugins`` can show them with an
+install hint when they are not installed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KnownMethod:
+    name: str
+    contract: str
+    distribution: str
+    directory: str  # plugins/<directory> in the Being repository
+    description: str
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install {self.distribution}  (from a checkout: pip install -e plugins/{self.directory})"
+
+
+KNOWN_METHODS: tuple[KnownMethod, ...] = (
+    KnownMethod("artalk", "audio", "being-audio-artalk", "audio_artalk",
+                "ARTalk (SIGGRAPH Asia 2025): autoregressive audio-to-FLAME, lips, head pose and blinks"),
+    KnownMethod("emote", "audio", "being-audio-emote", "audio_emote",
+                "EMOTE (SIGGRAPH Asia 2023): emotional speech-driven FLAME animation"),
+    KnownMethod("viseme", "audio", "being-audio-viseme", "audio_viseme",
+                "offline phoneme recognition to visemes, blinks and head motion; no weights needed"),
+    KnownMethod("splatting", "avatar", "being-avatar-splatting", "avatar_splatting",
+                "SplattingAvatar (CVPR 2024): Gaussians embedded in the FLAME mesh"),
+    KnownMethod("flash", "avatar", "being-avatar-flash", "avatar_flash",
+                "FlashAvatar (CVPR 2024): Gaussians on the FLAME UV surface with learned offsets"),
+    KnownMethod("static", "torso", "being-torso-static", "torso_static",
+                "head over a static or looping background and torso plate, feathered at the neck"),
+    KnownMethod("warp", "torso", "being-torso-warp", "torso_warp",
+                "torso image warped to follow the neck"),
+    KnownMethod("restorer", "torso", "being-torso-restorer", "torso_restorer",
+                "neural torso and seam restoration"),
+)

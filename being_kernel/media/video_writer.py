@@ -1,0 +1,231 @@
+"""Write H.264 + AAC MP4 files atomically: frames go to a hidden temporary file next to the
+target, which is renamed onto the final name only by ``finish()``; anything else deletes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+import torch
+
+from being_kernel.errors import InputError
+from being_kernel.media.audio_io import resample
+
+#: Sample rates FFmpeg's AAC encoder accepts (7350 left out: players handle it poorly).
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+_AAC_FRAME = 1024  # samples per AAC frame
+_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_BT709 = 1  # AVCOL_SPC/PRI/TRC_BT709 and SWS_CS_ITU709 share the value 1
+_LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+
+
+def check_output_path(path: str | Path) -> Path:
+    """The resolved ``path`` if an MP4 can be written there, else ``InputError``."""
+    p = Path(path).expanduser().resolve()
+    hint = "choose a .mp4 path in an existing, writable directory"
+    if p.suffix.lower() != ".mp4":
+        raise InputError(f"output '{p}' must end in .mp4 (got '{p.suffix or 'no suffix'}')", hint=hint)
+    if p.is_dir():
+        raise InputError(f"output '{p}' is an existing directory", hint=hint)
+    parent = p.parent
+    if not parent.exists():
+        raise InputError(f"output directory '{parent}' does not exist", hint=f"create it first: mkdir -p '{parent}'")
+    if not parent.is_dir():
+        raise InputError(f"output parent '{parent}' is not a directory", hint=hint)
+    # os.access alone lies for root and some network/ACL filesystems, so also try a real file.
+    writable = os.access(parent, os.W_OK | os.X_OK)
+    if writable:
+        try:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".being-write-test-"):
+                pass
+        except OSError:
+            writable = False
+    if not writable:
+        raise InputError(f"output directory '{parent}' is not writable", hint=hint)
+    return p
+
+
+def _to_rgb24(frame: np.ndarray | torch.Tensor, height: int, width: int) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` from a uint8 array/tensor or a float array/tensor in [0, 1]."""
+    if isinstance(frame, np.ndarray):
+        frame = torch.from_numpy(frame)
+    if not isinstance(frame, torch.Tensor):
+        raise ValueError(f"frame must be a numpy array or torch tensor, got {type(frame).__name__}")
+    if tuple(frame.shape) != (height, width, 3):
+        raise ValueError(f"frame must be [H, W, 3] = [{height}, {width}, 3], got {list(frame.shape)}")
+    if frame.is_floating_point():
+        frame = torch.nan_to_num(frame.detach(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
+    elif frame.dtype != torch.uint8:
+        raise ValueError(f"frame must be uint8 or float in [0, 1], got {frame.dtype}")
+    return np.ascontiguousarray(frame.cpu().numpy())
+
+
+class Mp4Writer:
+    """Encode RGB frames (and optionally the original audio) into ``path``.
+
+    fps:   frames per second; fractional rates such as 30000/1001 are kept exact
+    size:  (width, height), both even (yuv420p halves chroma resolution)
+    audio: float32 ``[C, N]`` (or ``[N]``) at ``audio_rate`` Hz, muxed as AAC; None for silent video
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        size: tuple[int, int],
+        audio: np.ndarray | None = None,
+        audio_rate: int | None = None,
+        crf: int = 18,
+        preset: str = "medium",
+    ) -> None:
+        self.path = check_output_path(path)
+        width, height = int(size[0]), int(size[1])
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise InputError(
+                f"video size {width}x{height} cannot be encoded as H.264 yuv420p",
+                hint="pick an even width and height, e.g. 512x512",
+            )
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if not 0 <= crf <= 51:
+            raise ValueError(f"crf must be in 0..51, got {crf}")
+        if preset not in _X264_PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(_X264_PRESETS)}, got {preset!r}")
+        self.crf, self.preset = int(crf), preset
+        self._fps = Fraction(fps).limit_denominator(1001)  # same rounding as types.frames_for
+        self._size = (width, height)
+        self._frames = 0
+        self._state = "open"  # -> "finished" | "aborted"
+        self._audio, self._audio_rate = self._prepare_audio(audio, audio_rate)
+        self._audio_pos = 0  # samples of self._audio already sent to the encoder
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.mp4")
+        try:
+            self._open()
+        except BaseException:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _prepare_audio(audio: np.ndarray | None, rate: int | None) -> tuple[np.ndarray | None, int]:
+        """[C<=2, N] float32 at an AAC rate: >2 channels downmix to mono, odd rates go to 48 kHz."""
+        if audio is None:
+            return None, 0
+        if rate is None or rate <= 0:
+            raise ValueError(f"audio_rate must be a positive int when audio is given, got {rate}")
+        a = np.asarray(audio, dtype=np.float32)
+        a = a[None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] == 0:
+            raise ValueError(f"audio must be [C, N], got shape {list(np.shape(audio))}")
+        if a.shape[0] > 2:
+            a = a.mean(axis=0, keepdims=True)
+        out_rate = rate if rate in AAC_RATES else 48000
+        return np.ascontiguousarray(resample(a, rate, out_rate)), out_rate
+
+    def _open(self) -> None:
+        # +faststart moves the index to the front at close so players can start before the end.
+        self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        v = self._container.add_stream("libx264", rate=self._fps, options={"crf": str(self.crf), "preset": self.preset})
+        v.width, v.height = self._size
+        v.pix_fmt = "yuv420p"
+        cc = v.codec_context
+        cc.time_base = 1 / self._fps  # pts = frame index
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = _BT709, _BT709, _BT709, _LIMITED_RANGE
+        self._video = v
+        self._astream = None
+        if self._audio is not None:
+            channels = self._audio.shape[0]
+            a = self._container.add_stream("aac", rate=self._audio_rate, layout="mono" if channels == 1 else "stereo")
+            # 96 kb/s per channel is transparent for speech; the encoder caps bits per frame at low rates.
+            a.bit_rate = min(96_000, 5 * self._audio_rate) * channels
+            self._astream = a
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def write(self, frame: np.ndarray | torch.Tensor) -> None:
+        """Append one frame: uint8 ``[H, W, 3]`` or float ``[H, W, 3]`` in [0, 1] on any device."""
+        if self._state != "open":
+            raise RuntimeError(f"Mp4Writer for '{self.path}' is already {self._state}")
+        rgb = _to_rgb24(frame, self._size[1], self._size[0])
+        vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        vf = vf.reformat(
+            format="yuv420p", dst_colorspace=_BT709, dst_color_range=_LIMITED_RANGE,
+            dst_color_trc=_BT709, dst_color_primaries=_BT709,
+        )  # fmt: skip
+        vf.pts, vf.time_base = self._frames, 1 / self._fps
+        try:
+            self._mux(self._video.encode(vf))
+            self._frames += 1
+            # Keep audio level with video so the muxer never queues a whole stream in memory.
+            self._write_audio(round(self._frames * self._audio_rate / self._fps))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for p in packets:
+            self._container.mux(p)
+
+    def _write_audio(self, until: int, final: bool = False) -> None:
+        """Encode audio samples up to ``until`` in whole AAC frames (the tail too if ``final``)."""
+        if self._audio is None or self._astream is None:
+            return
+        until = min(until, self._audio.shape[1])
+        layout = "mono" if self._audio.shape[0] == 1 else "stereo"
+        while self._audio_pos < until and (final or self._audio_pos + _AAC_FRAME <= until):
+            start, stop = self._audio_pos, min(self._audio_pos + _AAC_FRAME, until)
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(self._audio[:, start:stop]), format="fltp", layout=layout)
+            af.sample_rate, af.pts, af.time_base = self._audio_rate, start, Fraction(1, self._audio_rate)
+            self._mux(self._astream.encode(af))
+            self._audio_pos = stop
+
+    def finish(self, expected_frames: int | None = None) -> Path:
+        """Flush, close and rename onto ``path``; abort + RuntimeError if the frame count is wrong."""
+        if self._state != "open":
+            raise RuntimeError(f"Mp4Writer for '{self.path}' is already {self._state}")
+        if expected_frames is not None and expected_frames != self._frames:
+            self.abort()
+            raise RuntimeError(f"'{self.path}': wrote {self._frames} frames but {expected_frames} were expected")
+        if self._frames == 0:
+            self.abort()
+            raise RuntimeError(f"'{self.path}': no frames were written")
+        try:
+            self._write_audio(self._audio.shape[1] if self._audio is not None else 0, final=True)
+            if self._astream is not None:
+                self._mux(self._astream.encode(None))
+            self._mux(self._video.encode(None))
+            self._container.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "finished"
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file. Idempotent; does nothing after ``finish()``."""
+        if self._state == "finished":
+            return
+        self._state = "aborted"
+        container = getattr(self, "_container", None)
+        if container is not None:
+            self._container = None
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+                pass
+        if hasattr(self, "_tmp"):
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.abort()  # no-op after finish(); otherwise nothing half-written survives the block

@@ -1,0 +1,50 @@
+"""What a plugin's entry point names: a light ``PluginSpec``, never the heavy implementation.
+
+A plugin registers ``name = "its_pkg.spec:SPEC"`` in the entry-point group ``being.audio``,
+``being.avatar`` or ``being.torso``. Listing plugins imports only the spec module (which must stay
+cheap: pydantic, no torch); the implementation named by ``factory`` is imported when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+#: The kernel's plugin API version. Bumped on a breaking change to the contracts or the spec.
+KERNEL_API_VERSION = 1
+
+ContractName = Literal["audio", "avatar", "torso"]
+
+
+class PluginConfig(BaseModel):
+    """Base for plugin config models: unknown fields are refused, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """A method plugin as the kernel sees it before importing it.
+
+    contract:    "audio" (AudioToFlame), "avatar" (FlameRenderer) or "torso" (TorsoCompositor)
+    description: one line, shown by ``being plugins``
+    config:      the pydantic config model (subclass PluginConfig: extra="forbid")
+    factory:     "module:Class" of the implementation, imported on first use
+    motion_spaces: motion spaces it produces (audio) or consumes (avatar); shown by
+                 ``being plugins`` and used to say which plugins would fit a mismatch
+    api_version: the KERNEL_API_VERSION this plugin was written for
+    """
+
+    contract: ContractName
+    description: str
+    config: type[BaseModel]
+    factory: str
+    motion_spaces: tuple[str, ...] = ()
+    api_version: int = KERNEL_API_VERSION
+
+    def load_class(self) -> type:
+        module, _, attr = self.factory.partition(":")
+        return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,151 @@
+"""The ``static`` TorsoCompositor: head over a fixed (or looping) background and torso.
+
+Per output frame: background colour <- background layer <- torso layer <- head, all premultiplied
+"over". The head is scaled (optional) and translated so its Placement anchor lands on
+``neck_xy * size``; below the anchor its alpha fades out over ``feather_px`` pixels. Each frame is
+composited on its own, so the stream equals the batch exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from being_kernel.contracts import FramewiseStream, TorsoCompositor, TorsoCompositorInfo
+from being_kernel.errors import ConfigError
+from being_kernel.types import Frame
+
+from .layers import Layer, draw_torso, load_layer, over
+from .spec import StaticConfig
+
+#: Frames composited together at most (bounds memory for long batches at large sizes).
+CHUNK = 8
+
+#: Procedural torso scale when head_px_per_metre is None: px/m = this x min(width, height).
+DEFAULT_PX_PER_METRE_PER_PX = 1.6
+
+
+class StaticTorso(TorsoCompositor):
+    """Composites premultiplied RGBA head frames onto a static plate; see the package README."""
+
+    def __init__(self, config: StaticConfig) -> None:
+        if not isinstance(config, StaticConfig):
+            config = StaticConfig.model_validate(config)
+        super().__init__(config)
+        c = self.config
+        self._size = tuple(c.size)
+        width, height = self._size
+        self._target = (c.neck_xy[0] * width, c.neck_xy[1] * height)
+        if c.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device: {c.device!r} asked for but CUDA is not available", hint='use device "auto" or "cpu"')
+        self._device = None if c.device == "auto" else torch.device(c.device)
+        self._background: Layer | None = load_layer(c.background, "background", self._size) if c.background else None
+        if c.torso:
+            self._torso = load_layer(c.torso, "torso", self._size)
+        else:
+            ppm = c.head_px_per_metre or DEFAULT_PX_PER_METRE_PER_PX * min(width, height)
+            self._torso = draw_torso(self._size, self._target, ppm, c.shirt_color)
+        self._color = torch.tensor(c.background_color, dtype=torch.float32)
+        self._plates: dict[torch.device, torch.Tensor] = {}  # the plate per device, when it is a still
+
+    def info(self) -> TorsoCompositorInfo:
+        return TorsoCompositorInfo(size=self._size, needs_alpha=True, latency_frames=0)
+
+    def open_stream(self) -> FramewiseStream:
+        return FramewiseStream(self.composite)
+
+    def close(self) -> None:
+        self._plates.clear()
+
+    # -- compositing ---------------------------------------------------------------------------
+
+    def composite(self, heads: Sequence[Frame]) -> list[Frame]:
+        for f in heads:
+            self._check(f)
+        out: list[Frame] = []
+        for i in range(0, len(heads), CHUNK):
+            out.extend(self._composite_chunk(heads[i : i + CHUNK]))
+        return out
+
+    def _check(self, f: Frame) -> None:
+        if not f.has_alpha:
+            raise ValueError(
+                f"static torso: head frame {f.index} is RGB [H, W, 3]; it needs premultiplied RGBA [H, W, 4] "
+                "(use a renderer that outputs alpha)"
+            )
+        if f.placement is None:
+            raise ValueError(
+                f"static torso: head frame {f.index} has no placement; the renderer must report a Placement "
+                "(anchor_xy, px_per_metre) so the head can be put on the neck"
+            )
+        if not (f.placement.px_per_metre > 0 and all(math.isfinite(v) for v in f.placement.anchor_xy)):
+            raise ValueError(f"static torso: head frame {f.index} has an invalid placement {f.placement}")
+
+    def _plate(self, indices: list[int], device: torch.device) -> torch.Tensor:
+        """Opaque RGB ``[B, H, W, 3]``: background colour, background layer, torso layer."""
+        static = len(self._torso) == 1 and (self._background is None or len(self._background) == 1)
+        if static and device in self._plates:
+            return self._plates[device].expand(len(indices), -1, -1, -1)
+        keys = [0] if static else indices
+        width, height = self._size
+        plate = self._color.to(device).expand(len(keys), height, width, 3)
+        if self._background is not None:
+            plate = over(self._background.get(keys, device), plate)
+        plate = over(self._torso.get(keys, device), plate)
+        if static:
+            self._plates[device] = plate
+            return plate.expand(len(indices), -1, -1, -1)
+        return plate
+
+    def _composite_chunk(self, heads: Sequence[Frame]) -> list[Frame]:
+        device = self._device or heads[0].image.device
+        out = self._plate([f.index for f in heads], device).clone(memory_format=torch.contiguous_format)
+        for b, f in enumerate(heads):
+            self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
+        out.clamp_(0.0, 1.0)
+        return [Frame(image=out[b], index=f.index, pts=f.pts, depth=None, placement=None) for b, f in enumerate(heads)]
+
+    def _put_head(self, canvas: torch.Tensor, head: torch.Tensor, frame: Frame) -> None:
+        """Composite one premultiplied RGBA head ``[h, w, 4]`` over ``canvas [H, W, 3]`` in place."""
+        ax, ay = frame.placement.anchor_xy
+        scale = 1.0 if self.config.head_px_per_metre is None else self.config.head_px_per_metre / frame.placement.px_per_metre
+        h, w = head.shape[:2]
+        if scale != 1.0:  # resample the premultiplied image; the anchor scales with it
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            head = F.interpolate(
+                head.permute(2, 0, 1)[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=scale < 1.0
+            )[0].permute(1, 2, 0)
+            ax, ay = ax * nw / w, ay * nh / h
+            h, w = nh, nw
+        tx, ty = self._target
+        sx, sy = tx - ax, ty - ay  # head pixel centre (j+.5, i+.5) -> output (j+.5+sx, i+.5+sy)
+        ix, iy = math.floor(sx), math.floor(sy)
+        fx, fy = sx - ix, sy - iy
+        if fx or fy:  # sub-pixel part: bilinear shift into an image one pixel larger
+            img = head.permute(2, 0, 1)
+            head = (
+                (1 - fy) * (1 - fx) * F.pad(img, (0, 1, 0, 1))
+                + (1 - fy) * fx * F.pad(img, (1, 0, 0, 1))
+                + fy * (1 - fx) * F.pad(img, (0, 1, 1, 0))
+                + fy * fx * F.pad(img, (1, 0, 1, 0))
+            ).permute(1, 2, 0)
+            h, w = h + 1, w + 1
+        width, height = self._size
+        x0, x1 = max(0, ix), min(width, ix + w)
+        y0, y1 = max(0, iy), min(height, iy + h)
+        if x0 >= x1 or y0 >= y1:
+            return  # entirely outside the canvas
+        patch = head[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
+        rows = torch.arange(y0, y1, device=canvas.device, dtype=torch.float32) + 0.5 - ty  # below anchor > 0
+        feather = self.config.feather_px
+        if feather > 0:
+            t = (rows / feather).clamp(0.0, 1.0)
+            keep = 1.0 - t * t * (3.0 - 2.0 * t)
+        else:
+            keep = (rows <= 0).float()
+        patch = patch * keep[:, None, None]
+        region = canvas[y0:y1, x0:x1]
+        region.copy_(over(patch, region))

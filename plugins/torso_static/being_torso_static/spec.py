@@ -1,0 +1,119 @@
+"""The ``static`` torso compositor as the kernel lists it: config model and spec.
+
+Kept light on purpose (pydantic and being_kernel.spec only): listing plugins imports this module,
+the torch implementation in ``compositor.py`` is imported only when the plugin is used.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from being_kernel.spec import PluginConfig, PluginSpec
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _unit_rgb(value: tuple[float, float, float], name: str) -> tuple[float, float, float]:
+    if not all(0.0 <= c <= 1.0 for c in value):
+        raise ValueError(f"{name} components must be in [0, 1], got {value}")
+    return value
+
+
+class StaticConfig(PluginConfig):
+    """Config of the ``static`` torso compositor (a fixed background and torso under the head)."""
+
+    size: tuple[int, int] = Field(
+        (512, 512),
+        description="Output (width, height) in pixels; both even and >= 16 (H.264 yuv420p needs even sizes).",
+    )
+    background: str | None = Field(
+        None,
+        description="Background plate: an image (png/jpg) or a video (mp4, ...) played in a loop "
+        "(output frame i shows video frame i mod n). Cover-fit to `size`. None: `background_color`.",
+    )
+    background_color: tuple[float, float, float] = Field(
+        (0.86, 0.88, 0.9),
+        description="RGB in [0, 1] of the plain background used when `background` is None "
+        "(also shown through transparent parts of a background image).",
+    )
+    torso: str | None = Field(
+        None,
+        description="Torso layer: an RGBA image (png with alpha) or a video, drawn over the background and "
+        "under the head; cover-fit to `size`. None: a procedural neck, shoulders and shirt.",
+    )
+    shirt_color: tuple[float, float, float] = Field(
+        (0.23, 0.32, 0.45),
+        description="RGB in [0, 1] of the procedural torso's shirt (used when `torso` is None).",
+    )
+    neck_xy: tuple[float, float] = Field(
+        (0.5, 0.74),
+        description="Where the head's anchor (neck base) goes, as fractions of the output width and height.",
+    )
+    head_px_per_metre: float | None = Field(
+        None,
+        gt=0,
+        description="Output scale of the head in pixels per metre; the head image is resized by "
+        "head_px_per_metre / placement.px_per_metre. None keeps the renderer's pixel scale (no resampling).",
+    )
+    feather_px: float = Field(
+        10.0,
+        ge=0,
+        description="The head's alpha fades to 0 (smoothstep) over this many output pixels below the anchor, "
+        "so its neck cut blends into the torso's neck.",
+    )
+    device: str = Field(
+        "auto",
+        description='Torch device: "auto" (cuda when the incoming frames are on cuda, else cpu), "cpu", '
+        '"cuda" or "cuda:N".',
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _even_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        w, h = value
+        if w < 16 or h < 16 or w % 2 or h % 2:
+            raise ValueError(
+                f"size (width, height) must be even and >= 16 in both (H.264 yuv420p needs even sizes), got {value}"
+            )
+        return value
+
+    @field_validator("background_color")
+    @classmethod
+    def _bg_rgb(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        return _unit_rgb(value, "background_color")
+
+    @field_validator("shirt_color")
+    @classmethod
+    def _shirt_rgb(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        return _unit_rgb(value, "shirt_color")
+
+    @field_validator("neck_xy")
+    @classmethod
+    def _neck_in_frame(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= v <= 1.0 for v in value):
+            raise ValueError(f"neck_xy are fractions of the output width and height, in [0, 1]; got {value}")
+        return value
+
+    @field_validator("background", "torso")
+    @classmethod
+    def _non_empty_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a layer path must not be empty; leave it unset (None) for the default")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f'device must be "auto", "cpu", "cuda" or "cuda:N", got {value!r}')
+        return value
+
+
+SPEC = PluginSpec(
+    contract="torso",
+    description="Static compositor: head over a fixed background plate and a still, looping or procedural torso",
+    config=StaticConfig,
+    factory="being_torso_static.compositor:StaticTorso",
+)

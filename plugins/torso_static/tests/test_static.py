@@ -1,0 +1,317 @@
+"""Tests of the static torso compositor against analytic oracles (fast, CPU)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pydantic
+import pytest
+import torch
+
+from being_kernel.contracts import FramewiseStream, TorsoCompositor
+from being_kernel.errors import ConfigError
+from being_kernel.types import Frame, Placement
+from being_torso_static import layers
+from being_torso_static.compositor import StaticTorso
+from being_torso_static.spec import SPEC, StaticConfig
+
+BG = (0.2, 0.4, 0.6)
+
+
+# -- media helpers -------------------------------------------------------------------------------
+
+
+def write_png(path: Path, rgba: np.ndarray) -> Path:
+    """Write uint8 RGBA [h, w, 4] as a PNG with PyAV's png encoder."""
+    ctx = av.CodecContext.create("png", "w")
+    ctx.height, ctx.width = rgba.shape[:2]
+    ctx.pix_fmt = "rgba"
+    packets = list(ctx.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba")))
+    packets += list(ctx.encode(None))
+    path.write_bytes(b"".join(bytes(p) for p in packets))
+    return path
+
+
+def write_mp4(path: Path, colours: list[tuple[float, float, float]], size: int = 32) -> Path:
+    """A tiny H.264 video whose frame k is a solid ``colours[k]``."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for c in colours:
+            rgb = np.empty((size, size, 3), np.uint8)
+            rgb[:] = np.round(np.array(c) * 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture
+def clear_png(tmp_path: Path) -> str:
+    """A fully transparent torso layer."""
+    return str(write_png(tmp_path / "clear.png", np.zeros((16, 16, 4), np.uint8)))
+
+
+@pytest.fixture
+def rgb_mp4(tmp_path: Path) -> str:
+    return str(write_mp4(tmp_path / "rgb.mp4", [(0.9, 0.1, 0.1), (0.1, 0.9, 0.1), (0.1, 0.1, 0.9)]))
+
+
+def disc_head(
+    size: tuple[int, int], centre: tuple[float, float], radius: float, rgb=(1.0, 1.0, 1.0), alpha: float = 1.0
+) -> torch.Tensor:
+    """Premultiplied RGBA [h, w, 4]: a hard-edged disc (pixel centres inside the circle)."""
+    w, h = size
+    yy, xx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    inside = (((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) <= radius**2).float() * alpha
+    return torch.stack([inside * rgb[0], inside * rgb[1], inside * rgb[2], inside], dim=-1)
+
+
+def frame(image: torch.Tensor, anchor=(20.0, 30.0), ppm: float = 100.0, index: int = 0) -> Frame:
+    return Frame(image=image, index=index, pts=index / 25.0, placement=Placement(anchor, ppm))
+
+
+def centroid(weight: torch.Tensor) -> tuple[float, float]:
+    """Weighted centroid in continuous pixel coordinates (pixel centres at j + 0.5, i + 0.5)."""
+    h, w = weight.shape
+    yy, xx = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    total = weight.sum()
+    return float((weight * xx).sum() / total), float((weight * yy).sum() / total)
+
+
+def make(**kw) -> StaticTorso:
+    return StaticTorso(StaticConfig(**kw))
+
+
+# -- geometry and alpha --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("anchor", [(20.0, 30.0), (20.3, 30.6), (19.75, 31.2)])
+def test_disc_lands_on_neck_xy(clear_png: str, anchor: tuple[float, float]) -> None:
+    comp = make(size=(96, 80), neck_xy=(0.5, 0.5), torso=clear_png, background_color=BG)
+    disc_rgb = (0.9, 0.1, 0.3)
+    head = disc_head((40, 40), centre=(20.0, 14.0), radius=8.0, rgb=disc_rgb)
+    out = comp.composite([frame(head, anchor=anchor)])[0].image
+    assert out.shape == (80, 96, 3) and out.dtype == torch.float32
+    # Where the anchor goes: neck_xy * size = (48, 40); the disc keeps its offset from the anchor.
+    ex, ey = 48.0 + (20.0 - anchor[0]), 40.0 + (14.0 - anchor[1])
+    # The head's coverage, from the red channel: out = a * disc + (1 - a) * bg.
+    a = (out[..., 0] - BG[0]) / (disc_rgb[0] - BG[0])
+    cx, cy = centroid(a)
+    assert abs(cx - ex) < 0.05 and abs(cy - ey) < 0.05, (cx, cy, ex, ey)
+    assert abs(float(a.sum()) - float(head[..., 3].sum())) < 1e-3  # all of the disc, none lost
+    inside = out[int(ey), int(ex)]
+    torch.testing.assert_close(inside, torch.tensor(disc_rgb), atol=1e-5, rtol=0)
+    for y, x in [(2, 2), (77, 93), (2, 93), (77, 2), (70, 48)]:
+        torch.testing.assert_close(out[y, x], torch.tensor(BG), atol=1e-6, rtol=0)
+
+
+def test_half_alpha_over_background(clear_png: str) -> None:
+    comp = make(size=(64, 64), neck_xy=(0.5, 0.75), torso=clear_png, background_color=BG)
+    colour, alpha = torch.tensor([0.8, 0.2, 0.4]), 0.5
+    head = torch.cat([(colour * alpha).expand(40, 40, 3), torch.full((40, 40, 1), alpha)], dim=-1)
+    out = comp.composite([frame(head, anchor=(20.0, 40.0))])[0].image
+    # The head covers x in [12, 52), y in [8, 48); check well inside and above the anchor (y = 48).
+    expected = colour * alpha + (1 - alpha) * torch.tensor(BG)
+    torch.testing.assert_close(out[20, 32], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[10, 14], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[4, 32], torch.tensor(BG), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("feather", [10.0, 4.5])
+def test_feather_below_anchor(clear_png: str, feather: float) -> None:
+    comp = make(size=(64, 64), neck_xy=(0.5, 0.5), torso=clear_png, background_color=(0, 0, 0), feather_px=feather)
+    head = torch.ones(60, 40, 4)  # opaque white; with a black plate, out = the head's alpha
+    out = comp.composite([frame(head, anchor=(20.0, 30.0))])[0].image
+    col = out[:, 32, 0]
+    ty = 32.0
+    rows = np.arange(64) + 0.5
+    above = rows < ty
+    assert torch.all(col[torch.from_numpy(above)][2:] == 1.0)  # untouched above the anchor (rows 2..31)
+    below = col[32:].numpy()
+    assert np.all(np.diff(below) <= 0) and below[0] < 1.0
+    # Oracle: 1 - smoothstep over [ty, ty + feather], 0 from there on.
+    t = np.clip((rows - ty) / feather, 0, 1)
+    oracle = np.where(rows < ty, 1.0, 1 - t * t * (3 - 2 * t))
+    np.testing.assert_allclose(col[2:62].numpy(), oracle[2:62], atol=1e-6)
+    assert np.all(below[rows[32:] - ty >= feather] == 0.0)
+
+
+def test_head_px_per_metre_scales(clear_png: str) -> None:
+    head = disc_head((40, 40), centre=(20.0, 14.0), radius=8.0)
+    radii, centres = {}, {}
+    for ppm in (None, 200.0):
+        comp = make(size=(96, 96), neck_xy=(0.5, 0.75), torso=clear_png, background_color=(0, 0, 0), head_px_per_metre=ppm)
+        a = comp.composite([frame(head, anchor=(20.0, 36.0), ppm=100.0)])[0].image[..., 0]
+        radii[ppm] = math.sqrt(float(a.sum()) / math.pi)
+        centres[ppm] = centroid(a)
+    assert abs(radii[None] - 8.0) < 0.3
+    assert abs(radii[200.0] - 16.0) < 0.5
+    # Scaled about the anchor (48, 72): the disc centre 22 px above it moves to 44 px above.
+    assert abs(centres[200.0][0] - 48.0) < 0.1 and abs(centres[200.0][1] - (72.0 - 44.0)) < 0.1
+
+
+def test_head_partly_outside_is_cropped(clear_png: str) -> None:
+    comp = make(size=(32, 32), neck_xy=(0.1, 0.5), torso=clear_png, background_color=(0, 0, 0))
+    out = comp.composite([frame(torch.ones(40, 40, 4), anchor=(20.0, 39.0))])[0].image
+    assert torch.all(out[:16, :23] == 1.0) and torch.all(out[:16, 24:] == 0.0)
+
+
+# -- layers ----------------------------------------------------------------------------------------
+
+
+def test_background_image_cover_fit(tmp_path: Path) -> None:
+    stripes = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+    img = np.zeros((16, 64, 4), np.uint8)
+    for k, c in enumerate(stripes):
+        img[:, 16 * k : 16 * (k + 1), :3] = c
+    img[..., 3] = 255
+    bg = write_png(tmp_path / "bg.png", img)
+    clear = write_png(tmp_path / "clear.png", np.zeros((8, 8, 4), np.uint8))
+    comp = make(size=(32, 32), background=str(bg), torso=str(clear))
+    out = comp.composite([frame(torch.zeros(8, 8, 4))])[0].image
+    # Cover-fit scales 64x16 by 2 and keeps the centre 32 columns: stripes 1 and 2, not all four.
+    torch.testing.assert_close(out[16, 4], torch.tensor([0.0, 1.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[16, 27], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+
+
+def test_background_video_loops(rgb_mp4: str, clear_png: str) -> None:
+    comp = make(size=(32, 32), background=rgb_mp4, torso=clear_png)
+    heads = [frame(torch.zeros(8, 8, 4), index=i) for i in range(7)]
+    colours = torch.tensor([(0.9, 0.1, 0.1), (0.1, 0.9, 0.1), (0.1, 0.1, 0.9)])
+    for i, f in enumerate(comp.composite(heads)):
+        mean = f.image[8:24, 8:24].reshape(-1, 3).mean(0)
+        assert torch.all((mean - colours[i % 3]).abs() < 0.05), (i, mean)
+        assert f.index == i and f.pts == i / 25.0
+
+
+def test_torso_png_alpha(tmp_path: Path) -> None:
+    torso = np.zeros((32, 32, 4), np.uint8)
+    torso[:, :16] = (0, 255, 0, 255)  # left half opaque green
+    torso[:, 16:] = (255, 0, 0, 0)  # right half transparent (its colour must not leak)
+    comp = make(size=(32, 32), torso=str(write_png(tmp_path / "t.png", torso)), background_color=BG)
+    out = comp.composite([frame(torch.zeros(8, 8, 4))])[0].image
+    torch.testing.assert_close(out[5, 4], torch.tensor([0.0, 1.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[5, 28], torch.tensor(BG), atol=1e-6, rtol=0)
+
+
+def test_procedural_torso() -> None:
+    shirt, bg = (0.23, 0.32, 0.45), (0.86, 0.88, 0.9)
+    comp = make(size=(128, 128))  # neck at (64, 94.72); torso scale 1.6 * 128 px per metre
+    out = comp.composite([frame(torch.zeros(8, 8, 4))])[0].image
+    s, nx, ny = 1.6 * 128, 64.0, 0.74 * 128
+    px = lambda dx, dy: out[int(ny + dy * s), int(nx + dx * s)]  # noqa: E731 - offsets in metres
+    torch.testing.assert_close(px(0.0, 0.02), torch.tensor(layers.SKIN_RGB), atol=1e-6, rtol=0)  # neck skin
+    for side in (-1, 1):
+        torch.testing.assert_close(px(side * 0.15, 0.12), torch.tensor(shirt), atol=1e-6, rtol=0)  # shoulders
+    for y, x in [(1, 1), (1, 126), (40, 10)]:
+        torch.testing.assert_close(out[y, x], torch.tensor(bg), atol=1e-6, rtol=0)  # background above
+    # Anti-aliased edges: the arm's outline passes through pixels with partial coverage.
+    row = out[int(ny + 0.12 * s), :, 0]
+    partial = (row - bg[0]).abs().gt(0.02) & (row - shirt[0]).abs().gt(0.02)
+    assert partial.any()
+
+
+def test_procedural_torso_uses_head_scale() -> None:
+    skin = torch.tensor(layers.SKIN_RGB)
+    for ppm in (100.0, 300.0):
+        out = make(size=(64, 64), head_px_per_metre=ppm).composite([frame(torch.zeros(8, 8, 4))])[0].image
+        row = out[int(0.74 * 64 - 0.02 * ppm)]  # 2 cm above the neck base: the neck column, 11 cm wide
+        coverage = ((row - torch.tensor((0.86, 0.88, 0.9))) / (skin - torch.tensor((0.86, 0.88, 0.9))))[:, 0]
+        assert abs(float(coverage.sum()) - 0.11 * ppm) < 0.05
+
+
+# -- contract ----------------------------------------------------------------------------------------
+
+
+def test_info_and_output_frames(clear_png: str) -> None:
+    comp = make(size=(48, 32), torso=clear_png)
+    assert isinstance(comp, TorsoCompositor)
+    info = comp.info()
+    assert info.size == (48, 32) and info.needs_alpha and info.latency_frames == 0
+    out = comp.composite([frame(torch.zeros(8, 8, 4), index=5)])
+    assert len(out) == 1 and out[0].index == 5 and out[0].pts == 5 / 25.0
+    assert out[0].depth is None and out[0].placement is None and out[0].image.shape == (32, 48, 3)
+    assert comp.composite([]) == []
+    comp.close()
+
+
+def test_bad_head_frames(clear_png: str) -> None:
+    comp = make(size=(32, 32), torso=clear_png)
+    with pytest.raises(ValueError, match="RGBA"):
+        comp.composite([frame(torch.zeros(8, 8, 3))])
+    with pytest.raises(ValueError, match="Placement"):
+        comp.composite([Frame(image=torch.zeros(8, 8, 4), index=0, pts=0.0)])
+
+
+def test_stream_equals_batch(rgb_mp4: str) -> None:
+    comp = make(size=(64, 48), background=rgb_mp4, neck_xy=(0.45, 0.7), head_px_per_metre=150.0)
+    heads = [
+        frame(disc_head((40, 40), (20.0 + i, 14.0), 6.0 + 0.3 * i, rgb=(0.9, 0.7, 0.6), alpha=0.9),
+              anchor=(20.0 + 0.37 * i, 30.0 - 0.21 * i), ppm=100.0 + 7 * i, index=i)
+        for i in range(11)
+    ]
+    batch = comp.composite(heads)
+    stream = comp.open_stream()
+    assert isinstance(stream, FramewiseStream)
+    got: list[Frame] = []
+    start = 0
+    for n in (3, 0, 1, 6, 1):
+        got += stream.push(heads[start : start + n])
+        start += n
+    got += stream.finish()
+    assert len(got) == len(batch) == 11
+    for g, b in zip(got, batch):
+        assert g.index == b.index and g.pts == b.pts
+        assert torch.equal(g.image, b.image)
+
+
+# -- config ------------------------------------------------------------------------------------------
+
+
+def test_spec() -> None:
+    assert SPEC.contract == "torso" and SPEC.config is StaticConfig
+    assert SPEC.load_class() is StaticTorso
+    cfg = StaticConfig()
+    assert cfg.size == (512, 512) and cfg.background is None and cfg.torso is None
+    assert cfg.neck_xy == (0.5, 0.74) and cfg.head_px_per_metre is None and cfg.feather_px == 10.0
+    assert cfg.device == "auto"
+    assert all(f.description for f in StaticConfig.model_fields.values())
+
+
+def test_spec_module_is_light() -> None:
+    code = "import sys, being_torso_static.spec; bad = {'torch', 'being_kernel.types', 'av'} & set(sys.modules); assert not bad, bad"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_bad_config(tmp_path: Path, rgb_mp4: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        StaticConfig(sizes=(64, 64))
+    with pytest.raises(pydantic.ValidationError, match="even"):
+        StaticConfig(size=(101, 100))
+    with pytest.raises(pydantic.ValidationError, match="even"):
+        StaticConfig(size=(8, 8))
+    with pytest.raises(pydantic.ValidationError):
+        StaticConfig(background_color=(1.5, 0, 0))
+    with pytest.raises(pydantic.ValidationError):
+        StaticConfig(device="tpu")
+    with pytest.raises(ConfigError, match="background") as err:
+        make(size=(32, 32), background=str(tmp_path / "missing.png"))
+    assert "missing.png" in str(err.value)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image" * 10)
+    with pytest.raises(ConfigError, match="torso"):
+        make(size=(32, 32), torso=str(junk))
+    monkeypatch.setattr(layers, "MAX_FRAMES", 2)
+    with pytest.raises(ConfigError, match="background") as err:
+        make(size=(32, 32), background=rgb_mp4)
+    assert "trim" in err.value.one_line()
