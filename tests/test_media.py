@@ -100,7 +100,6 @@ def test_read_multichannel_downmix(tmp_path: Path, channels: int) -> None:
     mono = read_audio(path)
     assert np.abs(mono.samples - np.mean(chans, axis=0)).max() < 1e-5
     resampled = read_audio(path, OUT_RATE)
-    ref = np.mean([s for s in [signal_a, signal_b, lambda t: 0.1 * np.sin(2 * np.pi * 300 * t)][:channels]], axis=0) if False else None  # noqa: E501
     t16 = times(len(resampled.samples), OUT_RATE)
     ref = np.mean([signal_a(t16), signal_b(t16), 0.1 * np.sin(2 * np.pi * 300 * t16)][:channels], axis=0)
     assert np.abs(resampled.samples - ref)[200:-200].max() < 2e-3
@@ -137,6 +136,7 @@ def test_read_lossy_correlates(tmp_path: Path, kind: str) -> None:
     ref = signal_a(times(len(audio.samples) + 2000, OUT_RATE))
     lag, corr = best_lag(ref[:OUT_RATE - 1000], np.pad(audio.samples, (0, 2000))[: OUT_RATE - 1000], 500)
     assert corr > 0.99, (lag, corr)
+    assert abs(lag) <= 2, f"decoder kept {lag} samples of encoder delay"
 
 
 # ---------------------------------------------------------------- read errors
@@ -368,6 +368,23 @@ def test_check_output_path_read_only_dir(tmp_path: Path) -> None:
             check_output_path(ro / "out.mp4")
     finally:
         ro.chmod(0o700)
+
+
+def test_check_output_path_unwritable_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both guards, even as root: permission bits (os.access) and a real probe file failing."""
+    import tempfile
+
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    with pytest.raises(InputError, match="not writable"):
+        check_output_path(tmp_path / "out.mp4")
+    monkeypatch.undo()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(InputError, match="not writable"):
+        check_output_path(tmp_path / "out.mp4")
 
 
 # ---------------------------------------------------------------- demo audio

@@ -88,8 +88,8 @@ class Mp4Writer:
         width, height = int(size[0]), int(size[1])
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise InputError(
-                f"video size {width}x{height} cannot be encoded as H.264 yuv420p",
-                hint="pick an even width and height, e.g. 512x512",
+                f"video size {width}x{height} cannot be encoded: H.264 yuv420p needs an even width and height",
+                hint="pick an even size, e.g. 512x512",
             )
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")

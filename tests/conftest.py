@@ -1,0 +1,64 @@
+"""Shared test helpers: fake installed distributions and running the ``being`` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def make_dist(root: Path, dist: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None,
+              version: str = "1.0.0") -> Path:
+    """Lay out an installed distribution in ``root`` the way pip does (``*.dist-info`` with
+    METADATA and entry_points.txt, plus module files), so ``importlib.metadata`` finds it once
+    ``root`` is on sys.path. Returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = []
+    for group, eps in entry_points.items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {value}" for name, value in eps.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for filename, source in (modules or {}).items():
+        path = root / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    return root
+
+
+def run_being(*args: str, extra_path: list[Path] = (), env: dict[str, str] | None = None, timeout: float = 300,
+              cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``being`` CLI in a subprocess with ``extra_path`` on PYTHONPATH."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BEING_")}
+    full_env["PYTHONPATH"] = os.pathsep.join([str(p) for p in extra_path] + [full_env.get("PYTHONPATH", "")])
+    full_env.update(env or {})
+    cmd = [sys.executable, "-c", "from being_kernel.cli.main import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture
+def broken_plugin(tmp_path: Path) -> Path:
+    """A distribution whose avatar plugin raises on import."""
+    return make_dist(tmp_path / "broken", "being-avatar-broken", {"being.avatar": {"broken": "broken_avatar:SPEC"}},
+                     {"broken_avatar.py": "raise ImportError('needs libfoo.so, which is missing')\n"})
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook
+    import torch
+
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    skip_data = pytest.mark.skip(reason=f"needs {SHARED_DATA}")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+        if "shared_data" in item.keywords and not SHARED_DATA.is_dir():
+            item.add_marker(skip_data)

@@ -1,0 +1,106 @@
+"""Building and running the pipeline: stage-fit checks and the bus with real plugin objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from being_kernel.errors import ContractError, StageError
+from being_kernel.pipeline import check_fit, run_pipeline
+from being_kernel.testing.fakes import FakeAudioToFlame, FakeCompositor, FakeRenderer
+from being_kernel.testing.specs import FakeAudioConfig, FakeCompositorConfig, FakeRendererConfig
+from being_kernel.types import Audio
+
+
+def _stages(audio=None, avatar=None, torso=None):
+    return (FakeAudioToFlame(FakeAudioConfig(**(audio or {}))), FakeRenderer(FakeRendererConfig(**(avatar or {}))),
+            FakeCompositor(FakeCompositorConfig(**(torso or {}))))
+
+
+def test_matching_spaces_fit_without_warning() -> None:
+    fit = check_fit(*_stages())
+    assert not fit.pose_only and fit.warnings == []
+
+
+def test_other_space_is_pose_only_with_a_warning() -> None:
+    fit = check_fit(*_stages(audio={"motion_space": "flame2020", "n_expression": 100}), names=("artalk", "fake", "fake"))
+    assert fit.pose_only and "flame2020" in fit.warnings[0] and "rotations only" in fit.warnings[0]
+
+
+def test_mismatch_is_refused_naming_what_would_fit() -> None:
+    stages = _stages(audio={"motion_space": "flame2020", "n_expression": 100},
+                     avatar={"motion_spaces": ["being-demo-head"], "accepts_pose_only": False})
+    providers = {("avatar", "flame2020"): ["splatting"], ("audio", "being-demo-head"): ["viseme"]}
+    with pytest.raises(ContractError) as err:
+        check_fit(*stages, names=("artalk", "demo", "fake"), suggest=lambda c, s: providers.get((c, s), []))
+    assert "--audio artalk produces 'flame2020'" in str(err.value)
+    assert err.value.hint == "would fit: --avatar splatting; --audio viseme"
+
+
+@pytest.mark.parametrize("audio, avatar, torso, match", [
+    ({"fps": 30.0}, {"fps": 25.0}, {}, "needs motion at 25 fps"),
+    ({"n_expression": 10}, {"n_expression": 50}, {}, "expression coefficients"),
+    ({}, {}, {"size": [255, 256]}, "cannot be encoded"),
+])
+def test_rate_width_and_size_mismatches(audio, avatar, torso, match) -> None:
+    with pytest.raises(ContractError, match=match):
+        check_fit(*_stages(audio, avatar, torso))
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.frames, self.finished, self.aborted = [], None, False
+
+    def write(self, image: torch.Tensor) -> None:
+        self.frames.append(image.clone())
+
+    def finish(self, expected_frames=None):
+        assert len(self.frames) == expected_frames
+        self.finished = expected_frames
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _speech(seconds: float = 1.3, rate: int = 16000) -> Audio:
+    t = np.arange(round(seconds * rate)) / rate
+    return Audio((0.4 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32), rate)
+
+
+def test_offline_and_live_give_the_same_frames() -> None:
+    audio = _speech()
+    offline, live = ListSink(), ListSink()
+    run_pipeline(*_stages(), audio, offline, mode="offline")
+    result = run_pipeline(*_stages(), audio, live, mode="live", queue_size=64)
+    assert offline.finished == live.finished == audio.num_frames(25) == result.frames
+    assert sum(result.stats.dropped.values()) == 0
+    for a, b in zip(offline.frames, live.frames):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_live_mode_with_a_slow_renderer_drops_but_stays_frame_exact() -> None:
+    audio, sink = _speech(2.0), ListSink()
+    result = run_pipeline(*_stages(avatar={"delay_s": 0.01}), audio, sink, mode="live", realtime=True,
+                          chunk_s=0.5, chunk_frames=1, queue_size=2)
+    assert sink.finished == 50 and len(sink.frames) == 50
+    assert sum(result.stats.dropped.values()) > 0
+
+
+def test_failing_plugin_stops_the_run_and_aborts_the_sink() -> None:
+    sink = ListSink()
+    with pytest.raises(StageError, match="fail after 10 frames"):
+        run_pipeline(*_stages(audio={"fail_after_frames": 10}), _speech(), sink, mode="live")
+    assert sink.aborted and sink.finished is None
+
+
+def test_the_mouth_follows_loudness() -> None:
+    """End to end through the fakes: loud frames render a bigger dark mouth than silent ones."""
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    loud = (np.abs(t - 1.0) < 0.4).astype(np.float32)  # silence, 0.8 s of tone, silence
+    audio = Audio((0.5 * loud * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    sink = ListSink()
+    run_pipeline(*_stages(), audio, sink)
+    dark = [float((f.mean(-1) < 0.25).float().sum()) for f in sink.frames]
+    assert np.mean(dark[20:30]) > 1.5 * np.mean(dark[:5])
