@@ -235,12 +235,11 @@ def test_writer_roundtrip(tmp_path: Path, rate: int, channels: int, fps: Fractio
         for i in range(frames):
             img = bar_frame(i, width, height)
             w.write(img if i % 2 else torch.from_numpy(img).float() / 255)  # both input kinds
-            if i == frames // 2:
-                assert not out.exists()  # only the partial file exists while writing
-                assert [p.name for p in tmp_path.iterdir()] == [f".out.mp4.{os.getpid()}.partial.mp4"]
-                # audio is encoded alongside video, not all at the end
+            if i == frames // 2:  # audio is encoded alongside video, not all at the end
                 assert abs(w._audio_pos - (i + 1) * stored_rate / fps) <= 1024
         assert w.frames_written == frames
+        assert not out.exists()  # until finish() only the hidden partial file exists
+        assert [p.name for p in tmp_path.iterdir()] == [f".out.mp4.{os.getpid()}.partial.mp4"]
         assert w.finish(expected_frames=frames) == out.resolve()
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
