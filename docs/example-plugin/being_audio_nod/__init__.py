@@ -1,0 +1,1 @@
+"""Example Being plugin: an AudioToFlame that nods the head on loud syllables."""
