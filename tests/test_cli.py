@@ -199,3 +199,13 @@ def test_ctrl_c_mid_run_leaves_nothing(tmp_path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     _no_output_left(out)
+
+
+def test_broken_hook_plugin_is_reported_and_the_cli_keeps_working(tmp_path) -> None:
+    hooks = make_dist(tmp_path / "hooks", "being-hooks-broken", {"being.hooks": {"oops": "oops_hooks"}},
+                      {"oops_hooks.py": "raise RuntimeError('hook plugin exploded')\n"})
+    r = run_being("plugins", extra_path=[hooks])
+    assert r.returncode == 0
+    assert "being: warning: hooks plugin 'oops'" in r.stderr and "hook plugin exploded" in r.stderr
+    assert "BROKEN: RuntimeError: hook plugin exploded" in r.stdout
+    assert any(line.split()[:1] == ["static"] for line in r.stdout.splitlines())
