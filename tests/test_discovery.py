@@ -90,3 +90,16 @@ def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
         reg.spec("audio", "nonesuch")
     assert "being plugins" in err.value.hint
     assert {m.name for m in reg.not_installed()} >= {"artalk", "emote", "viseme", "splatting", "flash", "warp", "restorer"}
+
+
+def test_the_plugins_command_path_imports_no_heavy_code() -> None:
+    """``being plugins`` builds the CLI and lists every plugin without torch, PyAV or any
+    plugin implementation module."""
+    import subprocess
+
+    code = ("import sys\nfrom being_kernel.cli import main as m\nm._register_commands()\n"
+            "from being_kernel.discovery import Registry\nreg = Registry.discover()\n"
+            "impls = [r.spec.factory.partition(':')[0] for r in reg.records if r.spec]\n"
+            "print(sorted(m for m in ['torch', 'av', *impls] if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
