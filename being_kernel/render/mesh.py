@@ -279,13 +279,13 @@ class _Shading:
         """Colours [3, M] from interpolated attributes [K, M]."""
         col = torch.ones(3, values.shape[1])
         if self.texture is not None:
-            col = _bilinear(self.texture, values[0], values[1], self.wrap)
+            col = sample_texture(self.texture, values[0], values[1], self.wrap)
         if self.has_colors:
             col = col * values[-3:]
         return col
 
 
-def _bilinear(tex: torch.Tensor, u: torch.Tensor, v: torch.Tensor, wrap: str) -> torch.Tensor:
+def sample_texture(tex: torch.Tensor, u: torch.Tensor, v: torch.Tensor, wrap: str = "clamp") -> torch.Tensor:
     """Bilinear lookup of texture planes [C, Ht, Wt] (row 0 at v = 1) at u, v [M] -> [C, M]."""
     c, ht, wt = tex.shape
     x = u * wt - 0.5
