@@ -410,3 +410,13 @@ def test_demo_speech_is_deterministic_speech_like() -> None:
     lag = 100 + int(np.argmax(ac[100:180]))
     assert 90 < 16000 / lag < 160
     assert demo_speech(1.0, 8000, seed=2).samples.shape == (8000,)
+
+
+def test_write_png_round_trips_exactly(tmp_path) -> None:
+    from being_kernel.media import write_png
+
+    rgb = np.random.default_rng(0).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    path = write_png(tmp_path / "x.png", rgb)
+    with av.open(str(path)) as c:
+        back = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(back, rgb)

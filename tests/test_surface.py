@@ -56,8 +56,8 @@ def test_scale_follows_the_triangle_size() -> None:
     _, _, scales = g.pose((2.5 * TRI)[None])
     torch.testing.assert_close(scales, 2.5 * rest_scales)
     # discs lie in the surface: thin along the normal, equal in the plane
-    assert torch.allclose(rest_scales[0, :, 2], 0.2 * rest_scales[0, :, 0])
-    assert math.isclose(float(rest_scales[0, 0, 0]), math.sqrt(1.0 / 64), rel_tol=1e-5)
+    assert torch.allclose(rest_scales[0, :, 2], 0.1 * rest_scales[0, :, 0])
+    assert math.isclose(float(rest_scales[0, 0, 0]), 0.7 * math.sqrt(1.0 / 64), rel_tol=1e-5)
 
 
 def test_sampling_is_seeded_and_spread_by_area() -> None:

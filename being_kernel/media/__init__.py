@@ -2,6 +2,7 @@
 
 from being_kernel.media.audio_io import read_audio, read_audio_channels, resample
 from being_kernel.media.demo_audio import demo_speech
+from being_kernel.media.images import to_uint8, write_png
 from being_kernel.media.video_writer import AAC_RATES, Mp4Writer, check_output_path
 
 __all__ = [
@@ -12,4 +13,6 @@ __all__ = [
     "read_audio",
     "read_audio_channels",
     "resample",
+    "to_uint8",
+    "write_png",
 ]

@@ -65,7 +65,7 @@ class MeshGaussians:
     @classmethod
     def from_textured_mesh(cls, vertices: torch.Tensor, faces: torch.Tensor, uv_coords: torch.Tensor,
                            uv_faces: torch.Tensor, texture: torch.Tensor, count: int, *, seed: int = 0,
-                           thickness: float = 0.2, coverage: float = 1.0) -> MeshGaussians:
+                           thickness: float = 0.1, coverage: float = 0.7) -> MeshGaussians:
         """``count`` flat Gaussians spread over the rest mesh by area, coloured from the texture.
 
         vertices [V, 3], faces [F, 3], uv_coords [Vt, 2], uv_faces [F, 3], texture [Ht, Wt, 3].
