@@ -13,10 +13,9 @@ from pathlib import Path
 
 import torch
 
-from being_kernel.head.demo_head import build_demo_head, expression_vector
+from being_kernel.head.demo_head import build_demo_head, expression_vector, portrait_camera
 from being_kernel.head.flame import FlameModel
 from being_kernel.media import write_png
-from being_kernel.render.camera import Cameras
 from being_kernel.render.gaussians import rasterize
 from being_kernel.render.mesh import render_mesh
 from being_kernel.render.surface import MeshGaussians
@@ -41,11 +40,6 @@ def poses(n_expression: int) -> dict[str, Motion]:
     return out
 
 
-def camera(size: int) -> Cameras:
-    return Cameras.look_at(torch.tensor([0.0, -0.03, 0.62]), torch.tensor([0.0, -0.03, 0.0]),
-                           torch.tensor([0.0, 1.0, 0.0]), 30.0, size, size)
-
-
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(((a - b) ** 2).mean()))
 
@@ -64,7 +58,7 @@ def main() -> None:
     texture = torch.from_numpy(data.texture).float()
     gaussians = MeshGaussians.from_textured_mesh(torch.from_numpy(data.v_template).float(), faces, uv, uv_faces,
                                                  texture, args.gaussians, seed=0)
-    cams = camera(args.size)
+    cams = portrait_camera(args.size)
     mesh_row, splat_row = [], []
     print(f"| pose | PSNR Gaussians vs mesh (dB) |\n| --- | --- |")
     for name, motion in poses(data.n_expression).items():

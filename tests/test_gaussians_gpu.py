@@ -28,6 +28,25 @@ def random_scene(n: int, seed: int) -> dict[str, torch.Tensor]:
     return {k: v.to(DEV) for k, v in sc.items()}
 
 
+def demo_head_scene() -> tuple[dict[str, torch.Tensor], Cameras]:
+    """80k Gaussians on the procedural demo head, skinned with the jaw open, a smile and a turn."""
+    from being_kernel.head.demo_head import build_demo_head, expression_vector, portrait_camera
+    from being_kernel.head.flame import FlameModel
+    from being_kernel.render.surface import MeshGaussians
+    from being_kernel.types import DEMO_HEAD, Motion
+
+    data = build_demo_head()
+    g = MeshGaussians.from_textured_mesh(torch.from_numpy(data.v_template).float(), torch.from_numpy(data.faces),
+                                         torch.from_numpy(data.uv_coords).float(), torch.from_numpy(data.uv_faces),
+                                         torch.from_numpy(data.texture).float(), 80_000, seed=0)
+    m = Motion.zeros(1, data.n_expression, space=DEMO_HEAD)
+    m.expression[0] = torch.from_numpy(expression_vector(lip_corner_up_L=0.7, lip_corner_up_R=0.7))
+    m.jaw[0, 0], m.global_rot[0, 1] = 0.2, 0.3
+    means, quats, scales = g.pose(FlameModel(data)(m).vertices.detach())
+    sc = {"means": means[0], "quats": quats[0], "scales": scales[0], "opacities": g.opacity, "colors": g.color}
+    return {k: v.to(DEV) for k, v in sc.items()}, portrait_camera(512, DEV)
+
+
 def random_cameras(b: int, seed: int, W: int, H: int) -> Cameras:
     g = torch.Generator().manual_seed(seed)
     Rs, ts, Ks = [], [], []
@@ -79,20 +98,25 @@ def test_per_frame_gaussians_match_gsplat() -> None:
                   rasterize(**frames, cameras=cams, backend="gsplat")))
 
 
-def test_head_scene_matches_gsplat() -> None:
-    sc = ellipsoid_shell_scene(20000, seed=3, device=DEV)
-    cams = shell_camera(512, 512, device=DEV)
+@pytest.mark.parametrize("scene", ["shell", "demo head"])
+def test_head_scenes_match_gsplat(scene: str) -> None:
+    if scene == "shell":
+        sc, cams = ellipsoid_shell_scene(20000, seed=3, device=DEV), shell_camera(512, 512, device=DEV)
+    else:
+        sc, cams = demo_head_scene()
     bg = torch.tensor([0.2, 0.25, 0.3], device=DEV)
-    check(compare("head 20k 512x512", rasterize(**sc, cameras=cams, background=bg, backend="cpu"),
+    check(compare(f"{scene} 512x512", rasterize(**sc, cameras=cams, background=bg, backend="cpu"),
                   rasterize(**sc, cameras=cams, background=bg, backend="gsplat")))
 
 
-@pytest.mark.parametrize("scene", ["random", "head"])
+@pytest.mark.parametrize("scene", ["random", "shell", "demo head"])
 def test_gradients_match_gsplat(scene: str) -> None:
     if scene == "random":
         sc, cams = random_scene(2000, 7), random_cameras(2, 7, 256, 192)
-    else:
+    elif scene == "shell":
         sc, cams = ellipsoid_shell_scene(20000, seed=4, device=DEV), shell_camera(512, 512, device=DEV)
+    else:
+        sc, cams = demo_head_scene()
     g = torch.Generator(device=DEV).manual_seed(0)
     weights = torch.rand(len(cams), cams.height, cams.width, 3, generator=g, device=DEV)
     grads = {}

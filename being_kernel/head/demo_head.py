@@ -15,7 +15,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
 
+from ..render.camera import Cameras
 from ..types import DEMO_HEAD
 from .data import FLAME_PARENTS, HeadModelData
 from .demo.expressions import EXPRESSIONS, NAMES
@@ -24,7 +26,7 @@ from .demo.regions import build_regions
 from .demo.rig import joint_regressor, lbs_weights
 from .demo.texture import paint_texture
 
-__all__ = ["DEMO_EXPRESSIONS", "EXPRESSIONS", "build_demo_head", "expression_vector"]
+__all__ = ["DEMO_EXPRESSIONS", "EXPRESSIONS", "build_demo_head", "expression_vector", "portrait_camera"]
 
 #: expression name -> index into the demo head's expression coefficients
 DEMO_EXPRESSIONS: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
@@ -74,3 +76,9 @@ def build_demo_head() -> HeadModelData:
     )
     data.validate()
     return data
+
+
+def portrait_camera(size: int, device: torch.device | str = "cpu") -> Cameras:
+    """A camera framing the demo head and neck, 0.62 m in front, 30° vertical field of view."""
+    return Cameras.look_at(torch.tensor([0.0, -0.03, 0.62]), torch.tensor([0.0, -0.03, 0.0]),
+                           torch.tensor([0.0, 1.0, 0.0]), 30.0, size, size).to(device)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .rotations import quat_to_rotmat
+
 #: gsplat ``ALPHA_THRESHOLD`` (``1.f / 255.f``, gsplat/cuda/include/Common.h).
 ALPHA_THRESHOLD = 1.0 / 255.0
 #: per-pixel opacity cap (``min(0.999f, opac * __expf(-sigma))``, RasterizeToPixels3DGSFwd.cu).
@@ -51,21 +53,6 @@ _LOG2E = 1.4426950408889634
 
 # --------------------------------------------------------------------------------------------
 # projection
-
-
-def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
-    """quats [..., 4] wxyz (any norm) -> rotation matrices [..., 3, 3]."""
-    q = quats / quats.norm(dim=-1, keepdim=True)
-    w, x, y, z = q.unbind(-1)
-    x2, y2, z2 = x * x, y * y, z * z
-    xy, xz, yz = x * y, x * z, y * z
-    wx, wy, wz = w * x, w * y, w * z
-    rows = [
-        torch.stack([1 - 2 * (y2 + z2), 2 * (xy - wz), 2 * (xz + wy)], -1),
-        torch.stack([2 * (xy + wz), 1 - 2 * (x2 + z2), 2 * (yz - wx)], -1),
-        torch.stack([2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (x2 + y2)], -1),
-    ]
-    return torch.stack(rows, -2)
 
 
 def project(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
