@@ -4,6 +4,7 @@ built from plugin instances, checked when built, and run on the frame bus."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Protocol
 
@@ -123,16 +124,31 @@ class MotionSource(Source):
 
 
 class RenderStage(Stage):
+    """Renders motion chunks. Output frames take the indices of the motion frames they came
+    from (renderers give one frame per motion frame, in order), so the numbering stays right
+    when live mode has dropped chunks before this stage."""
+
     name = "avatar"
 
     def __init__(self, plugin: FlameRenderer) -> None:
         self.stream = plugin.open_stream()
+        self.pending: deque[tuple[int, float]] = deque()  # (index, fps) of motion frames not yet rendered
+
+    def _renumber(self, frames: list[Frame]) -> list[Packet]:
+        out = []
+        for frame in frames:
+            index, fps = self.pending.popleft()
+            frame = replace(frame, index=index, pts=index / fps)
+            out.append(Packet(frame.index, frame.pts, frame))
+        return out
 
     def process(self, packet: Packet) -> Iterable[Packet]:
-        return [Packet(f.index, f.pts, f) for f in self.stream.push(packet.payload)]
+        motion: Motion = packet.payload
+        self.pending.extend((packet.index + k, motion.fps) for k in range(motion.num_frames))
+        return self._renumber(self.stream.push(motion))
 
     def flush(self) -> Iterable[Packet]:
-        return [Packet(f.index, f.pts, f) for f in self.stream.finish()]
+        return self._renumber(self.stream.finish())
 
 
 class CompositeStage(Stage):
@@ -170,8 +186,8 @@ class SinkStage(Stage):
         frame: Frame = packet.payload
         if frame.index < self.next_index:
             raise ContractError(f"frame {frame.index} arrived after frame {self.next_index - 1}: stages must keep order")
-        while self.next_index < frame.index and self.last is not None:
-            self._put(self.last)
+        while self.next_index < frame.index:  # frames dropped in live mode: hold the picture
+            self._put(self.last if self.last is not None else frame.image)
         self.last = frame.image
         self._put(frame.image)
         return ()

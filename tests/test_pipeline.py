@@ -80,11 +80,23 @@ def test_offline_and_live_give_the_same_frames() -> None:
 
 
 def test_live_mode_with_a_slow_renderer_drops_but_stays_frame_exact() -> None:
-    audio, sink = _speech(2.0), ListSink()
+    """Dropped frames are replaced by the previous picture, never by a later one: every written
+    frame equals the offline frame of its own index or of an earlier one, in order (frames
+    before the first one that arrived can only show that one)."""
+    audio, sink, offline = _speech(2.0), ListSink(), ListSink()
+    run_pipeline(*_stages(), audio, offline)
     result = run_pipeline(*_stages(avatar={"delay_s": 0.01}), audio, sink, mode="live", realtime=True,
-                          chunk_s=0.5, chunk_frames=1, queue_size=2)
+                          chunk_s=0.5, chunk_frames=3, queue_size=2)
     assert sink.finished == 50 and len(sink.frames) == 50
     assert sum(result.stats.dropped.values()) > 0
+    source = []  # the offline index each live frame shows
+    for i, frame in enumerate(sink.frames):
+        matches = [j for j in range(50) if torch.allclose(frame, offline.frames[j], atol=1e-5)]
+        assert matches, f"live frame {i} matches no offline frame"
+        source.append(min(matches, key=lambda j: abs(j - i)))
+    first = source[0]
+    assert all(src <= max(i, first) for i, src in enumerate(source)), source
+    assert source == sorted(source) and len(set(source)) < 50
 
 
 def test_failing_plugin_stops_the_run_and_aborts_the_sink() -> None:
