@@ -56,7 +56,7 @@ def run(
     torso: Optional[str] = typer.Option(None, "--torso", help="TorsoCompositor plugin. Default: static if installed."),
     set_: list[str] = typer.Option([], "--set", help="Plugin config, CONTRACT.FIELD=VALUE, e.g. torso.size=[512,512]. "
                                                       "Repeatable; wins over --config."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with [audio], [avatar], [torso] tables."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with tables named audio, avatar and torso."),
     mode: str = typer.Option("offline", "--mode", help="offline: batch motion, never drops frames. "
                                                        "live: streaming motion, bounded queues that drop the oldest frame."),
     realtime: bool = typer.Option(False, "--realtime", help="live mode: feed the audio at real-time pace."),
