@@ -8,15 +8,27 @@ cheap: pydantic, no torch); the implementation named by ``factory`` is imported 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 #: The kernel's plugin API version. Bumped on a breaking change to the contracts or the spec.
 KERNEL_API_VERSION = 1
 
 ContractName = Literal["audio", "avatar", "torso"]
+
+
+def _device_name(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise ValueError(f'device must be "auto", "cpu", "cuda" or "cuda:N", got {value!r}')
+    return value
+
+
+#: A config field naming a torch device: "auto", "cpu", "cuda" or "cuda:N" (checked, not resolved:
+#: resolving needs torch, which spec modules must not import; see ``being_kernel.devices``).
+DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 
 class PluginConfig(BaseModel):

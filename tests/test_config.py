@@ -49,3 +49,21 @@ def test_bad_files(tmp_path) -> None:
         cfg.load_file(other)
     with pytest.raises(ConfigError, match="does not exist"):
         cfg.load_file(tmp_path / "none.toml")
+
+
+def test_device_field_and_resolution() -> None:
+    import torch
+
+    from being_kernel.devices import resolve_device
+    from being_kernel.spec import DeviceName, PluginConfig
+
+    class WithDevice(PluginConfig):
+        device: DeviceName = "auto"
+
+    assert WithDevice(device="cuda:1").device == "cuda:1"
+    with pytest.raises(ConfigError, match="x.device: Value error, device must be"):
+        cfg.build(WithDevice, "x", {"device": "gpu"})
+    assert resolve_device("auto") is None and resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
