@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def make_dist(root: Path, dist: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None,
@@ -50,15 +49,3 @@ def broken_plugin(tmp_path: Path) -> Path:
     """A distribution whose avatar plugin raises on import."""
     return make_dist(tmp_path / "broken", "being-avatar-broken", {"being.avatar": {"broken": "broken_avatar:SPEC"}},
                      {"broken_avatar.py": "raise ImportError('needs libfoo.so, which is missing')\n"})
-
-
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook
-    import torch
-
-    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
-    skip_data = pytest.mark.skip(reason=f"needs {SHARED_DATA}")
-    for item in items:
-        if "gpu" in item.keywords and not torch.cuda.is_available():
-            item.add_marker(skip_gpu)
-        if "shared_data" in item.keywords and not SHARED_DATA.is_dir():
-            item.add_marker(skip_data)

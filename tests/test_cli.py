@@ -60,7 +60,7 @@ def test_plugins_lists_static_and_install_hints_for_missing_methods() -> None:
     r = run_being("plugins")
     assert r.returncode == 0, r.stderr
     assert any(line.split()[:2] == ["static", "being-torso-static"] for line in r.stdout.splitlines())
-    for name, dist in [("artalk", "being-audio-artalk"), ("splatting", "being-avatar-splatting"), ("restorer", "being-torso-restorer")]:
+    for name, dist in [("artalk", "being-audio-artalk"), ("flash", "being-avatar-flash"), ("restorer", "being-torso-restorer")]:
         line = next(line for line in r.stdout.splitlines() if line.split()[:1] == [name])
         assert "not installed" in line and f"pip install {dist}" in line
 
@@ -72,7 +72,10 @@ def test_plugins_json_carries_config_schemas() -> None:
     assert static["contract"] == "torso" and static["status"] == "ok"
     assert "size" in static["config_schema"]["properties"]
     assert static["config_schema"].get("additionalProperties") is False  # extra="forbid"
-    assert {m["name"] for m in data["not_installed"]} >= {"artalk", "emote", "viseme", "splatting", "flash", "warp", "restorer"}
+    installed = {p["name"] for p in data["plugins"]}
+    missing = {m["name"] for m in data["not_installed"]}
+    assert missing.isdisjoint(installed)
+    assert missing | installed >= {"artalk", "emote", "viseme", "splatting", "flash", "static", "warp", "restorer"}
 
 
 def test_broken_plugin_is_one_line_and_the_rest_keeps_working(broken_plugin, tmp_path) -> None:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from being_kernel.contracts import FramewiseStream, TorsoCompositor, TorsoCompositorInfo
-from being_kernel.errors import ConfigError
+from being_kernel.devices import resolve_device
 from being_kernel.types import Frame
 
 from .layers import Layer, draw_torso, load_layer, over
@@ -24,8 +24,8 @@ from .spec import StaticConfig
 #: Frames composited together at most (bounds memory for long batches at large sizes).
 CHUNK = 8
 
-#: Procedural torso scale when head_px_per_metre is None: px/m = this x min(width, height).
-DEFAULT_PX_PER_METRE_PER_PX = 1.6
+#: Procedural torsos kept drawn at once (one per head pixel scale seen; the least recently used goes).
+TORSO_CACHE = 8
 
 
 class StaticTorso(TorsoCompositor):
@@ -39,17 +39,19 @@ class StaticTorso(TorsoCompositor):
         self._size = tuple(c.size)
         width, height = self._size
         self._target = (c.neck_xy[0] * width, c.neck_xy[1] * height)
-        if c.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device: {c.device!r} asked for but CUDA is not available", hint='use device "auto" or "cpu"')
-        self._device = None if c.device == "auto" else torch.device(c.device)
+        self._device = resolve_device(c.device)  # None: follow the incoming frames
         self._background: Layer | None = load_layer(c.background, "background", self._size) if c.background else None
+        # The torso layer: a file, or the procedural torso drawn at the output head scale. With
+        # head_px_per_metre None that is the renderer's scale, known only from the frames: drawn
+        # lazily per scale (key: px/m rounded to 1e-3) and cached.
+        self._torsos: dict[float | None, Layer] = {}
+        self._fixed_torso = bool(c.torso) or c.head_px_per_metre is not None
         if c.torso:
-            self._torso = load_layer(c.torso, "torso", self._size)
-        else:
-            ppm = c.head_px_per_metre or DEFAULT_PX_PER_METRE_PER_PX * min(width, height)
-            self._torso = draw_torso(self._size, self._target, ppm, c.shirt_color)
+            self._torsos[None] = load_layer(c.torso, "torso", self._size)
+        elif c.head_px_per_metre is not None:
+            self._torsos[None] = draw_torso(self._size, self._target, c.head_px_per_metre, c.shirt_color)
         self._color = torch.tensor(c.background_color, dtype=torch.float32)
-        self._plates: dict[torch.device, torch.Tensor] = {}  # the plate per device, when it is a still
+        self._plates: dict[tuple, torch.Tensor] = {}  # the plate per (device, torso key), when it is a still
 
     def info(self) -> TorsoCompositorInfo:
         return TorsoCompositorInfo(size=self._size, needs_alpha=True, latency_frames=0)
@@ -59,6 +61,26 @@ class StaticTorso(TorsoCompositor):
 
     def close(self) -> None:
         self._plates.clear()
+
+    # -- the torso layer -------------------------------------------------------------------------
+
+    def _torso_key(self, f: Frame) -> float | None:
+        """Which torso a head frame goes on: None (the one fixed torso) or its px/m, rounded."""
+        return None if self._fixed_torso else round(f.placement.px_per_metre, 3)
+
+    def _torso(self, key: float | None) -> Layer:
+        layer = self._torsos.get(key)
+        if layer is None:
+            if len(self._torsos) >= TORSO_CACHE:  # drop the least recently used scale and its plates
+                old = next(iter(self._torsos))
+                del self._torsos[old]
+                for k in [k for k in self._plates if k[1] == old]:
+                    del self._plates[k]
+            layer = draw_torso(self._size, self._target, key, self.config.shirt_color)
+        else:
+            del self._torsos[key]  # re-inserted below: most recently used last
+        self._torsos[key] = layer
+        return layer
 
     # -- compositing ---------------------------------------------------------------------------
 
@@ -84,25 +106,30 @@ class StaticTorso(TorsoCompositor):
         if not (f.placement.px_per_metre > 0 and all(math.isfinite(v) for v in f.placement.anchor_xy)):
             raise ValueError(f"static torso: head frame {f.index} has an invalid placement {f.placement}")
 
-    def _plate(self, indices: list[int], device: torch.device) -> torch.Tensor:
-        """Opaque RGB ``[B, H, W, 3]``: background colour, background layer, torso layer."""
-        static = len(self._torso) == 1 and (self._background is None or len(self._background) == 1)
-        if static and device in self._plates:
-            return self._plates[device].expand(len(indices), -1, -1, -1)
+    def _plate(self, indices: list[int], device: torch.device, key: float | None = None) -> torch.Tensor:
+        """Opaque RGB ``[B, H, W, 3]``: background colour, background layer, torso layer ``key``."""
+        torso = self._torso(key)
+        static = len(torso) == 1 and (self._background is None or len(self._background) == 1)
+        if static and (device, key) in self._plates:
+            return self._plates[(device, key)].expand(len(indices), -1, -1, -1)
         keys = [0] if static else indices
         width, height = self._size
         plate = self._color.to(device).expand(len(keys), height, width, 3)
         if self._background is not None:
             plate = over(self._background.get(keys, device), plate)
-        plate = over(self._torso.get(keys, device), plate)
+        plate = over(torso.get(keys, device), plate)
         if static:
-            self._plates[device] = plate
+            self._plates[(device, key)] = plate
             return plate.expand(len(indices), -1, -1, -1)
         return plate
 
     def _composite_chunk(self, heads: Sequence[Frame]) -> list[Frame]:
         device = self._device or heads[0].image.device
-        out = self._plate([f.index for f in heads], device).clone(memory_format=torch.contiguous_format)
+        keys = [self._torso_key(f) for f in heads]
+        if all(k == keys[0] for k in keys):
+            out = self._plate([f.index for f in heads], device, keys[0]).clone(memory_format=torch.contiguous_format)
+        else:  # heads at different pixel scales: each on its own torso
+            out = torch.cat([self._plate([f.index], device, k) for f, k in zip(heads, keys)])
         for b, f in enumerate(heads):
             self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
         out.clamp_(0.0, 1.0)

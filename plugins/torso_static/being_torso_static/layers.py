@@ -20,8 +20,20 @@ from being_kernel.errors import ConfigError
 #: Longest video layer accepted, in frames (all of them are decoded once and kept at the output size).
 MAX_FRAMES = 1000
 
-#: Skin of the procedural neck, RGB in [0, 1].
-SKIN_RGB = (0.87, 0.68, 0.58)
+#: Skin of the procedural neck, RGB in [0, 1]: the kernel's demo head's neck colour where it is cut
+#: (its texture, averaged over the neck's lowest 3 cm, as the splatting renderer shows it), so that
+#: head's neck and the drawn neck meet without a visible join (tests/test_static.py checks it).
+SKIN_RGB = (0.71, 0.525, 0.427)
+
+#: Half-width (metres) of the procedural neck at the neck base: the demo head's neck cut
+#: (regions "neck_boundary"/"neck": 5.3 cm in the mesh) plus the Gaussians' extent beyond it, as
+#: measured in its renderings (5.43 cm).
+NECK_HALF_WIDTH = 0.0543
+#: Above the neck base the drawn neck narrows by this many metres per metre, faster than the head's
+#: neck (0.08), so it stays hidden under the head's neck also when the head turns or tilts.
+NECK_TAPER = 0.25
+#: How far (metres) the procedural neck reaches above the neck base, under the head.
+NECK_TOP = 0.012
 
 #: Supersampling factor per axis of the procedural torso (then average-pooled: anti-aliased edges).
 SUPERSAMPLE = 4
@@ -116,12 +128,12 @@ def _torso_samples(dx: torch.Tensor, dy: torch.Tensor, skin: torch.Tensor, shirt
     """Premultiplied RGBA ``[..., 4]`` of the procedural torso at offsets (dx, dy) in metres from the
     neck base (x right, y down); hard edges (the caller supersamples)."""
     u = dx.abs()
-    # Neck: a column from 5 cm above the neck base, flaring into the shoulders.
-    neck_hw = 0.055 + 0.03 * _smoothstep(0.0, 0.06, dy)
-    top_r = 0.02  # rounded top corners
-    neck = (u <= neck_hw) & (dy >= -0.05)
-    corner = (dy < -0.05 + top_r) & (u > 0.055 - top_r)
-    neck &= ~corner | ((u - (0.055 - top_r)) ** 2 + (dy - (-0.05 + top_r)) ** 2 <= top_r**2)
+    # Neck: NECK_HALF_WIDTH at the neck base, narrowing upwards faster than the demo head's neck (so it stays
+    # under the head's neck, which covers it above the base), up to NECK_TOP metres above it (no higher:
+    # a turning head must not uncover it); below the base
+    # it flares into the shoulders.
+    neck_hw = NECK_HALF_WIDTH + torch.where(dy < 0, NECK_TAPER * dy, 0.03 * _smoothstep(0.0, 0.06, dy))
+    neck = (u <= neck_hw) & (dy >= -NECK_TOP)
     # Shirt outline: a trapezius slope from the neck to the shoulder points, round shoulder caps, arms down.
     cap_r, cap_u = 0.06, 0.17
     slope_top = 0.035 + 0.045 * _smoothstep(0.05, cap_u, u)

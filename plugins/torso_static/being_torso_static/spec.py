@@ -6,13 +6,11 @@ the torch implementation in ``compositor.py`` is imported only when the plugin i
 
 from __future__ import annotations
 
-import re
 
 from pydantic import Field, field_validator
 
-from being_kernel.spec import PluginConfig, PluginSpec
+from being_kernel.spec import DeviceName, PluginConfig, PluginSpec
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def _unit_rgb(value: tuple[float, float, float], name: str) -> tuple[float, float, float]:
@@ -55,7 +53,8 @@ class StaticConfig(PluginConfig):
         None,
         gt=0,
         description="Output scale of the head in pixels per metre; the head image is resized by "
-        "head_px_per_metre / placement.px_per_metre. None keeps the renderer's pixel scale (no resampling).",
+        "head_px_per_metre / placement.px_per_metre. None keeps the renderer's pixel scale (no resampling) "
+        "and draws the procedural torso at that scale.",
     )
     feather_px: float = Field(
         10.0,
@@ -63,7 +62,7 @@ class StaticConfig(PluginConfig):
         description="The head's alpha fades to 0 (smoothstep) over this many output pixels below the anchor, "
         "so its neck cut blends into the torso's neck.",
     )
-    device: str = Field(
+    device: DeviceName = Field(
         "auto",
         description='Torch device: "auto" (cuda when the incoming frames are on cuda, else cpu), "cpu", '
         '"cuda" or "cuda:N".',
@@ -101,13 +100,6 @@ class StaticConfig(PluginConfig):
     def _non_empty_path(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("a layer path must not be empty; leave it unset (None) for the default")
-        return value
-
-    @field_validator("device")
-    @classmethod
-    def _device_name(cls, value: str) -> str:
-        if not _DEVICE.match(value):
-            raise ValueError(f'device must be "auto", "cpu", "cuda" or "cuda:N", got {value!r}')
         return value
 
 

@@ -205,9 +205,9 @@ def test_torso_png_alpha(tmp_path: Path) -> None:
 
 def test_procedural_torso() -> None:
     shirt, bg = (0.23, 0.32, 0.45), (0.86, 0.88, 0.9)
-    comp = make(size=(128, 128))  # neck at (64, 94.72); torso scale 1.6 * 128 px per metre
-    out = comp.composite([frame(torch.zeros(8, 8, 4))])[0].image
-    s, nx, ny = 1.6 * 128, 64.0, 0.74 * 128
+    s, nx, ny = 1.6 * 128, 64.0, 0.74 * 128  # neck at (64, 94.72); the heads' scale 204.8 px per metre
+    comp = make(size=(128, 128))
+    out = comp.composite([frame(torch.zeros(8, 8, 4), ppm=s)])[0].image
     px = lambda dx, dy: out[int(ny + dy * s), int(nx + dx * s)]  # noqa: E731 - offsets in metres
     torch.testing.assert_close(px(0.0, 0.02), torch.tensor(layers.SKIN_RGB), atol=1e-6, rtol=0)  # neck skin
     for side in (-1, 1):
@@ -220,13 +220,61 @@ def test_procedural_torso() -> None:
     assert partial.any()
 
 
-def test_procedural_torso_uses_head_scale() -> None:
-    skin = torch.tensor(layers.SKIN_RGB)
-    for ppm in (100.0, 300.0):
+def neck_width_px(out: torch.Tensor, row: int) -> float:
+    """Width in pixels of the skin in one row over the default background (coverage-weighted)."""
+    bg, skin = torch.tensor((0.86, 0.88, 0.9)), torch.tensor(layers.SKIN_RGB)
+    return float(((out[row] - bg) / (skin - bg))[:, 0].sum())
+
+
+@pytest.mark.parametrize("dy", [0.02, -0.005])  # 2 cm below, 5 mm above the neck base
+def test_procedural_torso_uses_head_scale(dy: float) -> None:
+    half = layers.NECK_HALF_WIDTH
+    tol = 1.0 / layers.SUPERSAMPLE  # each edge lands on the nearest of SUPERSAMPLE samples per pixel
+    for ppm in (100.0, 300.0) if dy > 0 else (200.0, 300.0):  # above the base: a row inside its 12 mm
         out = make(size=(64, 64), head_px_per_metre=ppm).composite([frame(torch.zeros(8, 8, 4))])[0].image
-        row = out[int(0.74 * 64 - 0.02 * ppm)]  # 2 cm above the neck base: the neck column, 11 cm wide
-        coverage = ((row - torch.tensor((0.86, 0.88, 0.9))) / (skin - torch.tensor((0.86, 0.88, 0.9))))[:, 0]
-        assert abs(float(coverage.sum()) - 0.11 * ppm) < 0.05
+        row = int(0.74 * 64 + dy * ppm)
+        centre_dy = (row + 0.5 - 0.74 * 64) / ppm
+        if dy < 0:
+            expect = 2 * (half + layers.NECK_TAPER * centre_dy) * ppm
+            assert abs(neck_width_px(out, row) - expect) <= tol
+        else:  # below the base the neck flares into the shoulders: wider than at the base
+            assert neck_width_px(out, row) > 2 * half * ppm
+
+
+def test_procedural_torso_follows_the_frames_scale() -> None:
+    """With head_px_per_metre None the torso is drawn at each frame's placement.px_per_metre."""
+    comp = make(size=(96, 96), neck_xy=(0.5, 0.5))
+    heads = [frame(torch.zeros(8, 8, 4), ppm=p, index=i) for i, p in enumerate((200.0, 400.0, 200.0))]
+    out = comp.composite(heads)
+    row = int(48 - 0.005 * 400)  # 5 mm above the base at the larger scale, 2.5 mm at 200 px/m
+    for f, ppm in zip(out, (200.0, 400.0, 200.0)):
+        centre_dy = (row + 0.5 - 48) / ppm
+        expect = 2 * (layers.NECK_HALF_WIDTH + layers.NECK_TAPER * centre_dy) * ppm
+        assert abs(neck_width_px(f.image, row) - expect) <= 1.0 / layers.SUPERSAMPLE, (ppm, expect)
+    assert torch.equal(out[0].image, out[2].image)
+    assert sorted(k for k in comp._torsos) == [200.0, 400.0]  # drawn once per scale
+    # the same torso as a compositor told the scale up front
+    fixed = make(size=(96, 96), neck_xy=(0.5, 0.5), head_px_per_metre=400.0).composite([heads[1]])[0]
+    assert torch.equal(fixed.image, out[1].image)
+
+
+def test_neck_matches_demo_head() -> None:
+    """The drawn neck's width and colour are the kernel's demo head's, so the join does not show."""
+    from being_kernel.head.demo_head import build_demo_head
+    from being_kernel.render.mesh import sample_texture
+
+    d = build_demo_head()
+    v = d.v_template
+    ring = v[d.regions["neck_boundary"]]
+    mesh_half = float(ring[:, 0].max() - ring[:, 0].min()) / 2
+    # the rendered silhouette is the mesh's plus the Gaussians' extent beyond it (a millimetre or two)
+    assert mesh_half < layers.NECK_HALF_WIDTH < mesh_half + 0.002
+    low = d.regions["neck"][v[d.regions["neck"], 1] < ring[:, 1].max() + 0.03]
+    uv_of_vertex = np.zeros((len(v), 2), np.float32)
+    uv_of_vertex[d.faces.reshape(-1)] = d.uv_coords[d.uv_faces.reshape(-1)]
+    uv = torch.from_numpy(uv_of_vertex[low])
+    tex = sample_texture(torch.from_numpy(d.texture).float().permute(2, 0, 1), uv[:, 0], uv[:, 1]).mean(1)
+    torch.testing.assert_close(tex, torch.tensor(layers.SKIN_RGB), atol=0.01, rtol=0)
 
 
 # -- contract ----------------------------------------------------------------------------------------

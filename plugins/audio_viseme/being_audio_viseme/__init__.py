@@ -1,0 +1,1 @@
+"""Being audio plugin: speech -> phones (pocketsphinx) -> visemes -> coarticulated motion."""

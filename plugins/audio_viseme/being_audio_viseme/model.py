@@ -1,0 +1,213 @@
+"""The method: phones -> visemes -> coarticulated jaw/lip motion, with blinks, brows and head motion.
+
+Batch and streaming run the same computation: audio is decoded in fixed 40 ms blocks and motion
+frame k (time k / fps) is computed right after the first block that brings the heard audio to
+k / fps + lookahead_s, from the phones known at that moment. ``generate`` is a stream fed the
+whole clip, so streaming equals batch exactly, whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, Stream
+from being_kernel.errors import ConfigError
+from being_kernel.types import Audio, Motion
+
+from .phones import RATE, VISEMES, PhoneDecoder
+from .visemes import DOMINANCE, HeadTable, demo_table
+
+_DOM = np.array([DOMINANCE[v] for v in VISEMES], np.float32)
+_PBM = VISEMES.index("PBM")
+_SIL = VISEMES.index("SIL")
+CLOSE_LEAD_S = 0.035
+
+
+def _rms(samples: np.ndarray, t0: float, t1: float) -> float:
+    a, b = max(0, int(t0 * RATE)), max(0, int(t1 * RATE))
+    w = samples[a:b]
+    return math.sqrt(float(np.mean(w.astype(np.float64) ** 2))) if len(w) else 0.0
+
+
+class VisemeModel(AudioToFlame):
+    def __init__(self, config) -> None:  # noqa: ANN001
+        super().__init__(config)
+        text = config.text
+        if text is None and config.text_file is not None:
+            path = Path(config.text_file).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"audio.text_file: no such file: {path}", hint="give the path of a .txt transcript")
+            text = path.read_text(encoding="utf-8", errors="replace")
+        self.text = text
+        if config.head_model:
+            from .fit import table_for_model
+
+            self.table: HeadTable = table_for_model(config.head_model)
+        else:
+            self.table = demo_table()
+
+    def info(self) -> AudioToFlameInfo:
+        return AudioToFlameInfo(sample_rate=RATE, fps=self.config.fps, motion_space=self.table.motion_space,
+                                n_expression=self.table.n_expression, latency_s=self.config.lookahead_s)
+
+    def generate(self, audio: Audio) -> Motion:
+        if audio.sample_rate != RATE:
+            raise ValueError(f"viseme model wants {RATE} Hz audio, got {audio.sample_rate}")
+        stream = self.open_stream()
+        parts = [stream.push(audio.samples), stream.finish()]
+        return Motion.cat(parts)
+
+    def open_stream(self) -> VisemeStream:
+        return VisemeStream(self)
+
+
+class VisemeStream(Stream[np.ndarray, Motion]):
+    def __init__(self, model: VisemeModel) -> None:
+        self.model, self.cfg, self.table = model, model.config, model.table
+        self.decoder = PhoneDecoder(model.text)
+        self.samples = np.zeros(0, np.float32)
+        self.done = 0  # frames emitted
+        rng = np.random.default_rng(self.cfg.seed)
+        self.rng = rng
+        self.peak = 0.02
+        self.brow = 0.0
+        self.energy = 0.0
+        self.blinks: list[tuple[float, float]] = []  # (start, duration)
+        self.next_blink = float(rng.uniform(0.5, 2.5))
+        # idle head motion: a few seeded sinusoids per axis (rad per unit amplitude)
+        self.sway_f = rng.uniform(0.15, 0.8, size=(2, 3, 3))
+        self.sway_p = rng.uniform(0, 2 * np.pi, size=(2, 3, 3))
+        self.sway_a = rng.uniform(0.5, 1.0, size=(2, 3, 3)) * np.array([1.0, 0.8, 0.4])[None, :, None]
+
+    # -- chunk handling ------------------------------------------------------------------------
+    def push(self, chunk: np.ndarray) -> Motion:
+        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        self.samples = np.concatenate([self.samples, chunk])
+        blocks = self.decoder.feed_blocks(chunk)
+        fps, look = self.cfg.fps, self.cfg.lookahead_s
+        parts = []
+        for _ in range(blocks):
+            self.decoder.step()
+            heard = self.decoder.fed / RATE
+            upto = min(math.floor((heard - look) * fps + 1e-9) + 1, round(heard * fps))
+            if upto > self.done:
+                parts.append(self._frames(upto))
+        return Motion.cat(parts) if parts else self._empty()
+
+    def finish(self) -> Motion:
+        self.decoder.end()
+        total = round(len(self.samples) * self.cfg.fps / RATE)
+        return self._frames(total) if total > self.done else self._empty()
+
+    def _empty(self) -> Motion:
+        return Motion.zeros(0, self.table.n_expression, fps=self.cfg.fps, space=self.table.motion_space)
+
+    # -- the animation -------------------------------------------------------------------------
+    def _frames(self, upto: int) -> Motion:
+        cfg, tab = self.cfg, self.table
+        phones = self.decoder.phones()
+        n = upto - self.done
+        m = Motion.zeros(n, tab.n_expression, fps=cfg.fps, space=tab.motion_space)
+        if phones:
+            st = np.array([p.start for p in phones]); en = np.array([p.end for p in phones])
+            vi = np.array([VISEMES.index(p.viseme) for p in phones])
+        else:
+            st = en = np.zeros(0); vi = np.zeros(0, int)
+        jaw = np.zeros(n); expr = np.zeros((n, tab.n_expression)); lids = np.zeros(n)
+        brow = np.zeros(n); rot = np.zeros((n, 2, 3))
+        for i in range(n):
+            t = (self.done + i) / cfg.fps
+            j, e = self._mouth(t, st, en, vi)
+            jaw[i], expr[i] = j, e
+            lids[i] = self._blink(t)
+            brow[i], rot[i] = self._prosody(t)
+        if tab.brow is not None:
+            expr[:, tab.brow[0]] += brow
+            expr[:, tab.brow[1]] += brow
+        if cfg.blink_via == "expression" and tab.blink is not None:
+            expr[:, tab.blink[0]] = np.maximum(expr[:, tab.blink[0]], lids)
+            expr[:, tab.blink[1]] = np.maximum(expr[:, tab.blink[1]], lids)
+        else:
+            m.eyelids[:] = torch.from_numpy(np.stack([lids, lids], 1)).float()
+        m.jaw[:, 0] = torch.from_numpy(jaw).float()
+        m.expression[:] = torch.from_numpy(expr).float()
+        m.global_rot[:] = torch.from_numpy(rot[:, 0]).float()
+        m.neck[:] = torch.from_numpy(rot[:, 1]).float()
+        self.done = upto
+        return m
+
+    def _mouth(self, t: float, st: np.ndarray, en: np.ndarray, vi: np.ndarray) -> tuple[float, np.ndarray]:
+        tab, cfg = self.table, self.cfg
+        near = (en > t - 0.4) & (st < t + 0.4)
+        s, e, v = st[near], en[near], vi[near]
+        c, d = (s + e) / 2, e - s
+        delta = t - c
+        # dominance: flat over the segment's core, Gaussian tails; the anticipatory (left) tail is
+        # wider than the carry-over one, so the mouth moves toward the next sound early
+        r = np.maximum(0.0, np.abs(delta) - 0.4 * d)
+        w = np.where(delta < 0, 0.07, 0.045)
+        dom = _DOM[v] * np.exp(-((r / w) ** 2))
+        rest = 0.02
+        total = dom.sum() + rest
+        jaw_v = float((dom * tab.jaw[v]).sum() + rest * tab.jaw[_SIL]) / total
+        expr = ((dom[:, None] * tab.expr[v]).sum(0) + rest * tab.expr[_SIL]) / total
+        # loudness: the jaw opens with the voice (peak-normalized RMS around t)
+        rms = _rms(self.samples, t - 0.03, t + 0.03)
+        self.peak = max(0.01, rms, self.peak * math.exp(-1.0 / (cfg.fps * 4.0)))
+        loud = min(1.2, 1.4 * rms / self.peak)
+        lj = cfg.loudness_jaw
+        jaw = cfg.jaw_gain * jaw_v * (1.0 - lj + lj * loud)
+        # silence gate: below -55 dBFS the mouth relaxes to rest
+        gate = min(1.0, max(0.0, (20 * math.log10(_rms(self.samples, t - 0.06, t + 0.06) + 1e-9) + 60) / 8))
+        jaw = gate * jaw + (1 - gate) * float(tab.jaw[_SIL])
+        expr = gate * expr + (1 - gate) * tab.expr[_SIL]
+        # bilabial closure: p, b, m close the lips fully over their core (>= +-25 ms around the centre)
+        # (the hold starts CLOSE_LEAD_S before the acoustic segment: the lips close ahead of the
+        # sound, and video leading audio by a few tens of ms is the less visible error)
+        k = 0.0
+        for si, ei in zip(s[v == _PBM], e[v == _PBM]):
+            ci = 0.5 * (si + ei)
+            lo, hi = min(ci - 0.025, si - CLOSE_LEAD_S), max(ci + 0.025, ei - 0.005)
+            a = lo - t if t < lo else (t - hi if t > hi else 0.0)
+            k = max(k, 0.5 * (1 + math.cos(math.pi * a / 0.05)) if a < 0.05 else 0.0)
+        if k > 0:
+            jaw = (1 - k) * jaw + k * float(tab.jaw[_PBM])
+            expr = (1 - k) * expr + k * tab.expr[_PBM]
+        return jaw, expr
+
+    def _blink(self, t: float) -> float:
+        cfg = self.cfg
+        if cfg.blink_rate_hz <= 0:
+            return 0.0
+        mean = 1.0 / cfg.blink_rate_hz
+        while self.next_blink < t + 1.0:
+            dur = float(self.rng.uniform(0.15, 0.25))
+            self.blinks.append((self.next_blink, dur))
+            gap = float(self.rng.gamma(4.0, mean / 4.0))
+            self.next_blink += dur + min(max(gap, 0.6 * mean), 1.8 * mean)
+        v = 0.0
+        for t0, dur in self.blinks[-4:]:
+            u = (t - t0) / dur
+            if 0 <= u < 1:  # fast close (30 %), short hold, slower open
+                v = max(v, math.sin(0.5 * math.pi * u / 0.3) if u < 0.3 else
+                        (1.0 if u < 0.45 else math.cos(0.5 * math.pi * (u - 0.45) / 0.55)))
+        return v
+
+    def _prosody(self, t: float) -> tuple[float, np.ndarray]:
+        cfg = self.cfg
+        # brow raise on loud (stressed) syllables
+        local = _rms(self.samples, t - 0.08, t + 0.08) / self.peak
+        target = 0.35 * cfg.brow_gain * min(1.0, max(0.0, (local - 0.75) / 0.2))
+        self.brow = 0.6 * self.brow + 0.4 * target
+        # head motion grows with speech energy and settles in pauses
+        env = min(1.0, _rms(self.samples, t - 0.5, t + 0.25) / self.peak)
+        self.energy = 0.9 * self.energy + 0.1 * env
+        amp = cfg.head_motion * (0.15 + 0.85 * self.energy)
+        osc = (self.sway_a * np.sin(2 * np.pi * self.sway_f * t + self.sway_p)).sum(-1) / 3.0  # [2, 3]
+        rot = amp * np.array([0.02, 0.035])[:, None] * osc
+        rot[1, 0] += cfg.head_motion * 0.05 * self.brow  # a small nod with the brow
+        return self.brow, rot

@@ -1,0 +1,163 @@
+"""Phones from audio with pocketsphinx: free phone-loop recognition or forced alignment.
+
+Both modes decode incrementally (``process_raw`` without ``full_utt``) in fixed 40 ms blocks, so
+the result depends only on the audio, never on how it was split into chunks by a caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from being_kernel.errors import PluginError
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+FRAME_S = 0.01  # pocketsphinx frame shift
+#: pocketsphinx reports a frame by its start; its analysis window (25.6 ms) is centred later.
+PHONE_OFFSET_S = 0.015
+
+#: CMU / ARPAbet phone -> viseme class.
+PHONE_TO_VISEME: dict[str, str] = {
+    "P": "PBM", "B": "PBM", "M": "PBM",
+    "F": "FV", "V": "FV",
+    "TH": "TH", "DH": "TH",
+    "T": "DTNL", "D": "DTNL", "N": "DTNL", "L": "DTNL",
+    "K": "KG", "G": "KG", "NG": "KG", "HH": "KG", "Y": "IY",
+    "S": "SZ", "Z": "SZ",
+    "SH": "SH", "ZH": "SH", "CH": "SH", "JH": "SH",
+    "R": "R",
+    "W": "WOO", "UW": "WOO", "UH": "WOO",
+    "AA": "AA", "AH": "AA", "AY": "AA", "AW": "AA",
+    "AE": "EH", "EH": "EH", "EY": "EH",
+    "IY": "IY", "IH": "IY",
+    "AO": "AO", "OW": "AO", "OY": "AO",
+    "ER": "ER",
+}
+VISEMES = ("SIL", "PBM", "FV", "TH", "DTNL", "KG", "SZ", "SH", "R", "WOO", "AA", "EH", "IY", "AO", "ER")
+
+
+def viseme_of(phone: str) -> str:
+    """Viseme class of a pocketsphinx phone; silence and fillers (+NSN+, <sil>, ...) are SIL."""
+    return PHONE_TO_VISEME.get(phone.upper().removeprefix("PH_"), "SIL")
+
+
+@dataclass(frozen=True)
+class Phone:
+    phone: str
+    start: float  # seconds
+    end: float
+
+    @property
+    def viseme(self) -> str:
+        return viseme_of(self.phone)
+
+
+def _pocketsphinx():
+    try:
+        import pocketsphinx
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise PluginError("the viseme audio model needs pocketsphinx (>=5), which is not installed",
+                          hint="pip install 'pocketsphinx>=5'") from e
+    return pocketsphinx
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words of a transcript, punctuation dropped (apostrophes kept)."""
+    return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
+
+
+class PhoneDecoder:
+    """Incremental pocketsphinx decoding. ``feed`` float32 samples, read ``phones()`` any time."""
+
+    BLOCK = 640  # 40 ms at 16 kHz
+
+    def __init__(self, text: str | None = None) -> None:
+        ps = _pocketsphinx()
+        model = ps.get_model_path()
+        self.mode = "allphone"
+        kw = dict(loglevel="FATAL")
+        phones: list[str] = []
+        if text:
+            probe = ps.Decoder(**kw)
+            for word in words_of(text):
+                pron = probe.lookup_word(word)
+                if pron is None:
+                    log.warning("viseme: '%s' is not in the pocketsphinx dictionary; skipped", word)
+                    continue
+                phones.extend(pron.split())
+        if phones:
+            self.mode = "align"
+            self.decoder = probe
+            # each phone is a one-phone pseudo-word: word-level alignment is then phone-level and
+            # (unlike the two-pass sub-word alignment) gives partial results while streaming
+            for ph in sorted(set(phones)):
+                self.decoder.add_word("ph_" + ph.lower(), ph, False)
+            self.decoder.set_align_text(" ".join("ph_" + p.lower() for p in phones))
+        else:
+            self.decoder = ps.Decoder(allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
+                                      lw=2.0, pip=0.3, beam=1e-20, pbeam=1e-20, bestpath=False, **kw)
+        self.decoder.start_utt()
+        self.pending = np.zeros(0, np.int16)
+        self.fed = 0  # samples given to the decoder
+        self.ended = False
+        self._final: list[Phone] | None = None
+
+    def feed_blocks(self, samples: np.ndarray) -> int:
+        """Queue samples; decode every complete 40 ms block. Returns the number of blocks decoded
+        (the caller reads ``phones()`` after each via ``step``)."""
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+        self.pending = np.concatenate([self.pending, pcm])
+        return len(self.pending) // self.BLOCK
+
+    def step(self) -> None:
+        """Decode the next queued block."""
+        block, self.pending = self.pending[: self.BLOCK], self.pending[self.BLOCK:]
+        self._process(block)
+
+    def _process(self, block: np.ndarray) -> None:
+        if len(block):
+            try:
+                self.decoder.process_raw(block.tobytes(), False, False)
+            except RuntimeError:  # pragma: no cover - pocketsphinx refuses odd input
+                log.warning("viseme: pocketsphinx could not decode a block")
+            self.fed += len(block)
+
+    def end(self) -> None:
+        """Decode what is left and close the utterance; ``phones()`` is then final."""
+        self._process(self.pending)
+        self.pending = self.pending[:0]
+        try:
+            self.decoder.end_utt()
+        except RuntimeError:  # pragma: no cover
+            pass
+        self.ended = True
+        self._final = self._read()
+        if not self._final and self.fed:
+            self._final = [Phone("SIL", 0.0, self.fed / RATE)]
+
+    def phones(self) -> list[Phone]:
+        if self._final is not None:
+            return self._final
+        return self._read()
+
+    def _read(self) -> list[Phone]:
+        out = []
+        try:
+            segs = list(self.decoder.seg() or [])
+        except (RuntimeError, TypeError):  # no hypothesis (yet)
+            segs = []
+        for s in segs:
+            word = s.word
+            if word in ("<s>", "</s>") and s.end_frame <= s.start_frame:
+                continue
+            start = s.start_frame * FRAME_S + PHONE_OFFSET_S
+            end = (s.end_frame + 1) * FRAME_S + PHONE_OFFSET_S
+            name = word.removeprefix("ph_").upper() if word.startswith("ph_") else word
+            out.append(Phone(name, start, end))
+        return out

@@ -1,0 +1,78 @@
+"""The built-in demo avatar: Gaussians spread over the kernel's procedural head (no training).
+
+``demo_avatar()`` builds it in memory (deterministic, cached); ``export_demo_avatar(dir)`` writes it
+as an ordinary avatar directory, which renders exactly like the built-in one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .avatar import Avatar, save_avatar
+
+#: Gaussians of the demo avatar: the speed/quality trade-off (see the README's measurements).
+DEMO_GAUSSIANS = 64000
+#: Disc radius of each demo Gaussian as a fraction of sqrt(area per Gaussian) (from_textured_mesh's coverage):
+#: above its default so the randomly placed discs leave no holes to see through.
+DEMO_COVERAGE = 1.0
+#: The demo camera's image scale at the neck base, as a multiple of the image height (px/m = this x H).
+DEMO_PX_PER_METRE_PER_PX = 2.4
+#: Where the neck base lands, as a fraction of the image height (the head fills the image above it).
+DEMO_ANCHOR_Y = 0.92
+#: Camera distance in front of the neck base (metres), at the height of the face's middle.
+DEMO_DISTANCE, DEMO_EYE_HEIGHT = 0.62, -0.02
+
+
+def demo_camera(width: int, height: int) -> dict:
+    """A frontal portrait camera for the demo head (OpenCV convention, world y up, head facing +z):
+    the neck base projects to (width / 2, DEMO_ANCHOR_Y x height), the image scale there is
+    DEMO_PX_PER_METRE_PER_PX x height px/m, so head and neck fill the image above the anchor and a
+    compositor's default neck position leaves room above the head."""
+    from being_kernel.head.demo_head import build_demo_head
+    from being_kernel.head.flame import FlameModel
+    from being_kernel.types import Motion
+
+    data = build_demo_head()
+    with torch.no_grad():
+        root = FlameModel(data)(Motion.zeros(1, 0, space=data.motion_space)).joints[0, 0].double()
+    eye = torch.tensor([0.0, DEMO_EYE_HEIGHT, float(root[2]) + DEMO_DISTANCE], dtype=torch.float64)
+    R = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # x right, y down, looking along -z
+    t = -R @ eye
+    cam_root = R @ root + t
+    f = DEMO_PX_PER_METRE_PER_PX * height * float(cam_root[2])
+    cy = DEMO_ANCHOR_Y * height - f * float(cam_root[1] / cam_root[2])
+    K = [[f, 0.0, width / 2.0], [0.0, f, cy], [0.0, 0.0, 1.0]]
+    return {"width": int(width), "height": int(height), "K": K, "R": R.tolist(), "t": t.tolist()}
+
+
+@lru_cache(maxsize=2)
+def _demo_gaussians(count: int) -> dict[str, torch.Tensor]:
+    from being_kernel.head.demo_head import build_demo_head
+    from being_kernel.render.surface import MeshGaussians
+
+    data = build_demo_head()
+    g = MeshGaussians.from_textured_mesh(
+        torch.from_numpy(data.v_template).float(), torch.from_numpy(data.faces), torch.from_numpy(data.uv_coords).float(),
+        torch.from_numpy(data.uv_faces), torch.from_numpy(data.texture).float(), count, seed=0, coverage=DEMO_COVERAGE)
+    return {"face_ids": g.face_ids, "bary": g.bary.float(), "offset": g.offset.float(), "rotation": g.rotation.float(),
+            "scale": g.scale.float(), "opacity": g.opacity.float(), "color": g.color.float().clamp(0, 1)}
+
+
+def demo_avatar(count: int = DEMO_GAUSSIANS, size: tuple[int, int] = (512, 512)) -> Avatar:
+    """The demo avatar (Gaussians on the procedural head, camera for ``size``)."""
+    from being_kernel.head.demo_head import build_demo_head
+
+    gaussians = {k: v.clone() for k, v in _demo_gaussians(count).items()}
+    return Avatar(name="being-demo", head_model="demo", gaussians=gaussians, camera=demo_camera(*size),
+                  shape=[], motion_space=build_demo_head().motion_space, background=(0.0, 0.0, 0.0))
+
+
+def export_demo_avatar(directory: str | Path, count: int = DEMO_GAUSSIANS) -> Path:
+    """Write the demo avatar to ``directory`` (avatar.json + gaussians.safetensors)."""
+    return save_avatar(directory, demo_avatar(count))
+
+
+__all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar"]

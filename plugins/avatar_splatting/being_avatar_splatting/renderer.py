@@ -1,0 +1,138 @@
+"""The ``splatting`` FlameRenderer: SplattingAvatar's rendering path.
+
+Per chunk of ``batch_frames`` motion frames: FLAME-layout skinning (being_kernel.head.flame) gives
+posed vertices and joints; each Gaussian follows its triangle (being_kernel.render.surface:
+barycentric foot point + normal offset, rotation in the triangle frame, scale with sqrt(area));
+all frames of the chunk are rasterized in one call (being_kernel.render.gaussians, cpu or gsplat).
+Output: premultiplied RGBA (colour over black + alpha), expected depth (inf where empty) and the
+Placement of the root joint (neck base). Every frame depends only on its own motion frame, so the
+stream is the batch call chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from being_kernel.contracts import FlameRenderer, FlameRendererInfo, Stream
+from being_kernel.devices import default_device, resolve_device
+from being_kernel.errors import ConfigError
+from being_kernel.head.flame import FlameModel
+from being_kernel.head.geometry import triangle_frames
+from being_kernel.render.camera import Cameras
+from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
+from being_kernel.render.surface import MeshGaussians
+from being_kernel.types import Frame, Motion, Placement
+
+from .avatar import load_avatar, resolve_head_model
+from .spec import SplattingConfig
+
+#: alpha below which a pixel counts as empty (depth inf), gsplat's per-Gaussian alpha threshold
+EMPTY_ALPHA = 1.0 / 255.0
+
+
+def camera_for_size(camera: dict, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The avatar's camera for an image of (width, height): scaled by height / its height (square
+    pixels kept), re-centred horizontally. Returns R [3,3], t [3], K [3,3] (float32)."""
+    w0, h0 = int(camera["width"]), int(camera["height"])
+    K = torch.tensor(camera["K"], dtype=torch.float64)
+    s = height / h0
+    K[:2, :] *= s
+    K[0, 2] += (width - w0 * s) / 2.0
+    K[2] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    return (torch.tensor(camera["R"], dtype=torch.float32), torch.tensor(camera["t"], dtype=torch.float32),
+            K.float())
+
+
+class SplattingRenderer(FlameRenderer):
+    """Renders a SplattingAvatar (or the built-in demo avatar) from FLAME-layout motion."""
+
+    config: SplattingConfig
+
+    def __init__(self, config: SplattingConfig) -> None:
+        if not isinstance(config, SplattingConfig):
+            config = SplattingConfig.model_validate(config)
+        super().__init__(config)
+        c = self.config
+        self.device = resolve_device(c.device) or default_device()
+        if c.backend == "gsplat" and self.device.type != "cuda":
+            raise ConfigError('backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
+        if c.path is None:
+            from .demo import demo_avatar
+
+            avatar = demo_avatar()
+        else:
+            avatar = load_avatar(c.path)
+        self.avatar = avatar
+        head = resolve_head_model(avatar.head_model, avatar.directory)
+        avatar.check_head(head, str(avatar.directory or "demo avatar"))
+        self.model = FlameModel(head).to(self.device).eval()
+        self.motion_space = avatar.motion_space or head.motion_space
+        self.shape = torch.tensor(avatar.shape, dtype=torch.float32, device=self.device) if avatar.shape else None
+        with torch.no_grad():
+            rest = self.model(Motion.zeros(1, 0, space=self.motion_space, device=self.device), self.shape).vertices
+            rest_area = triangle_frames(rest, self.model.faces)[3][0]
+        g = {k: v.to(self.device) for k, v in avatar.gaussians.items()}
+        self.gaussians = MeshGaussians(g["face_ids"], g["bary"], g["offset"], g["rotation"], g["scale"], g["opacity"],
+                                       g["color"], self.model.faces, rest_area.clamp_min(1e-12))
+        self.sh = g.get("sh")
+        R, t, K = camera_for_size(avatar.camera, *c.size)
+        self.R, self.t, self.K = R.to(self.device), t.to(self.device), K.to(self.device)
+
+    def info(self) -> FlameRendererInfo:
+        return FlameRendererInfo(motion_spaces=(self.motion_space,), n_expression=self.model.n_expression,
+                                 accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True)
+
+    def cameras(self, n: int) -> Cameras:
+        w, h = self.config.size
+        return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
+
+    def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
+        out: list[Frame] = []
+        step = self.config.batch_frames
+        with torch.no_grad():
+            for a in range(0, motion.num_frames, step):
+                out += self._render_chunk(motion.slice(a, min(a + step, motion.num_frames)), start_index + a)
+        return out
+
+    def _render_chunk(self, motion: Motion, first: int) -> list[Frame]:
+        n = motion.num_frames
+        posed = self.model(motion.to(self.device), self.shape)
+        means, quats, scales = self.gaussians.pose(posed.vertices)
+        cams = self.cameras(n)
+        if self.sh is not None:
+            colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree)
+        else:
+            colors = self.gaussians.color
+        img = rasterize(means, quats, scales, self.gaussians.opacity, colors, cams, background=None,
+                        backend=self.config.backend)
+        rgba = torch.cat([img.rgb, img.alpha], dim=-1).clamp_(0.0, 1.0)
+        depth = torch.where(img.alpha[..., 0] > EMPTY_ALPHA, img.depth[..., 0], torch.full_like(img.depth[..., 0], float("inf")))
+        anchor, anchor_z = cams.project(posed.joints[:, :1])
+        anchor, anchor_z = anchor[:, 0].cpu().double(), anchor_z[:, 0].cpu().double()
+        fx = float(self.K[0, 0])
+        frames = []
+        for i in range(n):
+            place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), fx / float(anchor_z[i]))
+            frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place))
+        return frames
+
+    def open_stream(self) -> Stream[Motion, list[Frame]]:
+        return _SplattingStream(self)
+
+    def close(self) -> None:
+        pass
+
+
+class _SplattingStream(Stream[Motion, list[Frame]]):
+    """Stateless per frame: each pushed chunk is rendered at once, numbered on from 0."""
+
+    def __init__(self, renderer: SplattingRenderer) -> None:
+        self.renderer, self.next = renderer, 0
+
+    def push(self, chunk: Motion) -> list[Frame]:
+        frames = self.renderer.render(chunk, self.next)
+        self.next += chunk.num_frames
+        return frames
+
+    def finish(self) -> list[Frame]:
+        return []
