@@ -1,4 +1,5 @@
-"""The built-in demo avatar: Gaussians spread over the kernel's procedural head (no training).
+"""The built-in demo avatar: Gaussians spread over the kernel's procedural head, with colours,
+opacities and sizes baked against mesh renders of it (``bake.py``; no training at run time).
 
 ``demo_avatar()`` builds it in memory (deterministic, cached); ``export_demo_avatar(dir)`` writes it
 as an ordinary avatar directory, which renders exactly like the built-in one.
@@ -48,31 +49,45 @@ def demo_camera(width: int, height: int) -> dict:
     return {"width": int(width), "height": int(height), "K": K, "R": R.tolist(), "t": t.tolist()}
 
 
-@lru_cache(maxsize=2)
-def _demo_gaussians(count: int) -> dict[str, torch.Tensor]:
+@lru_cache(maxsize=1)
+def _placed_gaussians():  # -> MeshGaussians
+    """DEMO_GAUSSIANS Gaussians placed on the procedural head, coloured from its texture (seeded)."""
     from being_kernel.head.demo_head import build_demo_head
     from being_kernel.render.surface import MeshGaussians
 
     data = build_demo_head()
-    g = MeshGaussians.from_textured_mesh(
+    return MeshGaussians.from_textured_mesh(
         torch.from_numpy(data.v_template).float(), torch.from_numpy(data.faces), torch.from_numpy(data.uv_coords).float(),
-        torch.from_numpy(data.uv_faces), torch.from_numpy(data.texture).float(), count, seed=0, coverage=DEMO_COVERAGE)
+        torch.from_numpy(data.uv_faces), torch.from_numpy(data.texture).float(), DEMO_GAUSSIANS, seed=0,
+        coverage=DEMO_COVERAGE)
+
+
+def _demo_gaussians() -> dict[str, torch.Tensor]:
+    """The placed Gaussians with the shipped bake (bake.py) applied: fitted colours, opacities, sizes."""
+    from safetensors.torch import load_file
+
+    from .bake import BAKE_FILE
+
+    g = _placed_gaussians()
+    fit = {k: v.float() for k, v in load_file(str(BAKE_FILE)).items()}
+    if fit["color"].shape != g.color.shape:
+        raise RuntimeError(f"{BAKE_FILE} does not match the demo Gaussians: run python -m being_avatar_splatting.bake")
     return {"face_ids": g.face_ids, "bary": g.bary.float(), "offset": g.offset.float(), "rotation": g.rotation.float(),
-            "scale": g.scale.float(), "opacity": g.opacity.float(), "color": g.color.float().clamp(0, 1)}
+            "scale": g.scale.float() * fit["log_scale"].exp(), "opacity": fit["opacity"], "color": fit["color"]}
 
 
-def demo_avatar(count: int = DEMO_GAUSSIANS, size: tuple[int, int] = (512, 512)) -> Avatar:
-    """The demo avatar (Gaussians on the procedural head, camera for ``size``)."""
+def demo_avatar(size: tuple[int, int] = (512, 512)) -> Avatar:
+    """The demo avatar (baked Gaussians on the procedural head, camera for ``size``)."""
     from being_kernel.head.demo_head import build_demo_head
 
-    gaussians = {k: v.clone() for k, v in _demo_gaussians(count).items()}
+    gaussians = {k: v.clone() for k, v in _demo_gaussians().items()}
     return Avatar(name="being-demo", head_model="demo", gaussians=gaussians, camera=demo_camera(*size),
                   shape=[], motion_space=build_demo_head().motion_space, background=(0.0, 0.0, 0.0))
 
 
-def export_demo_avatar(directory: str | Path, count: int = DEMO_GAUSSIANS) -> Path:
+def export_demo_avatar(directory: str | Path) -> Path:
     """Write the demo avatar to ``directory`` (avatar.json + gaussians.safetensors)."""
-    return save_avatar(directory, demo_avatar(count))
+    return save_avatar(directory, demo_avatar())
 
 
 __all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar"]
