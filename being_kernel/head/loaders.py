@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..formats import read_format_json
 from .data import FLAME_PARENTS, HeadModelData
 
 FLAME_URL = "https://flame.is.tue.mpg.de"
@@ -345,16 +346,7 @@ def load_head_model(directory: str | Path) -> HeadModelData:
     meta_path, arr_path = directory / "model.json", directory / "model.safetensors"
     if not meta_path.is_file() or not arr_path.is_file():
         raise InputError(f"{directory}: not a head model directory (needs model.json and model.safetensors)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{meta_path}: unreadable ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise InputError(f"{meta_path}: not a '{FORMAT_NAME}' file")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise InputError(f"{directory}: head model format version {version} is newer than this being "
-                         f"reads (up to {FORMAT_VERSION})", hint="upgrade being")
+    meta = read_format_json(meta_path, FORMAT_NAME, FORMAT_VERSION, "upgrade being")
     try:
         arrays = _safetensors_numpy().load_file(str(arr_path))
     except InputError:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from being_kernel.errors import InputError
+from being_kernel.formats import read_format_json
 from being_kernel.head.data import HeadModelData
 
 FORMAT_NAME = "being-splatting-avatar"
@@ -145,16 +146,7 @@ def load_avatar(directory: str | Path) -> Avatar:
         if not p.is_file():
             raise InputError(f"avatar {directory}: {p.name} is missing",
                              hint=f"an avatar directory holds {META_FILE} and {GAUSSIANS_FILE}")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{meta_path}: unreadable ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise InputError(f"{meta_path}: not a '{FORMAT_NAME}' file (format is {meta.get('format') if isinstance(meta, dict) else None!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1 or version > FORMAT_VERSION:
-        raise InputError(f"{meta_path}: format_version {version!r} is not one this plugin reads (1..{FORMAT_VERSION})",
-                         hint="upgrade being-avatar-splatting" if isinstance(version, int) and version > FORMAT_VERSION else None)
+    meta = read_format_json(meta_path, FORMAT_NAME, FORMAT_VERSION, "upgrade being-avatar-splatting")
     for key in ("head_model", "camera"):
         if key not in meta:
             raise InputError(f"{meta_path}: '{key}' is missing")
