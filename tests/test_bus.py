@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -125,6 +126,8 @@ def test_a_failing_teardown_is_reported_after_the_others_ran() -> None:
 
 def test_ctrl_c_stops_the_bus_and_tears_everything_down() -> None:
     src, sink = Count(10_000, delay=0.01), Collect()
+    # A runner started in the background may have inherited SIGINT as ignored: restore Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
@@ -132,4 +135,5 @@ def test_ctrl_c_stops_the_bus_and_tears_everything_down() -> None:
             Bus(src, [sink]).run()
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert (src.torn, sink.torn) == (1, 1) and not sink.flushed and 0 < len(sink.items) < 10_000

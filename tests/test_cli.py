@@ -191,7 +191,9 @@ def test_ctrl_c_mid_run_leaves_nothing(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEING_")}
     proc = subprocess.Popen([sys.executable, "-c", "from being_kernel.cli.main import main; main()", *RUN,
                              "--mode", "live", "--realtime", "--input", str(wav), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # as a terminal would: a runner in the background may have SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):  # wait until it is writing
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
