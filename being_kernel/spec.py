@@ -31,6 +31,16 @@ def _device_name(value: str) -> str:
 DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 
+def _path_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a path must not be empty; leave the field unset for the default")
+    return value
+
+
+#: A config field naming a file or directory: a non-empty string (existence is checked where it is used).
+PathName = Annotated[str, AfterValidator(_path_name)]
+
+
 class PluginConfig(BaseModel):
     """Base for plugin config models: unknown fields are refused, values validated on assignment."""
 

@@ -67,3 +67,14 @@ def test_device_field_and_resolution() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_path_field_refuses_an_empty_string() -> None:
+    from being_kernel.spec import PathName, PluginConfig
+
+    class WithPath(PluginConfig):
+        path: PathName | None = None
+
+    assert WithPath().path is None and WithPath(path="a/b").path == "a/b"
+    with pytest.raises(ConfigError, match="x.path: Value error, a path must not be empty"):
+        cfg.build(WithPath, "x", {"path": "  "})

@@ -10,14 +10,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from being_kernel.spec import DeviceName, PluginConfig, PluginSpec
+from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec
 
 
 
 class SplattingConfig(PluginConfig):
     """Config of the ``splatting`` renderer (SplattingAvatar: Gaussians embedded on a mesh)."""
 
-    path: str | None = Field(
+    path: PathName | None = Field(
         None,
         description="Avatar directory (avatar.json + gaussians.safetensors). None: the built-in demo avatar "
         "made from the kernel's procedural head (no training, no download).",
@@ -39,13 +39,6 @@ class SplattingConfig(PluginConfig):
     def _size(cls, value: tuple[int, int]) -> tuple[int, int]:
         if value[0] < 8 or value[1] < 8:
             raise ValueError(f"size (width, height) must be at least 8 x 8, got {value}")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("path must not be empty; leave it unset (None) for the demo avatar")
         return value
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from being_kernel.spec import DeviceName, PluginConfig, PluginSpec
+from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec
 
 
 
@@ -26,7 +26,7 @@ class StaticConfig(PluginConfig):
         (512, 512),
         description="Output (width, height) in pixels; both even and >= 16 (H.264 yuv420p needs even sizes).",
     )
-    background: str | None = Field(
+    background: PathName | None = Field(
         None,
         description="Background plate: an image (png/jpg) or a video (mp4, ...) played in a loop "
         "(output frame i shows video frame i mod n). Cover-fit to `size`. None: `background_color`.",
@@ -36,7 +36,7 @@ class StaticConfig(PluginConfig):
         description="RGB in [0, 1] of the plain background used when `background` is None "
         "(also shown through transparent parts of a background image).",
     )
-    torso: str | None = Field(
+    torso: PathName | None = Field(
         None,
         description="Torso layer: an RGBA image (png with alpha) or a video, drawn over the background and "
         "under the head; cover-fit to `size`. None: a procedural neck, shoulders and shirt.",
@@ -93,13 +93,6 @@ class StaticConfig(PluginConfig):
     def _neck_in_frame(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not all(0.0 <= v <= 1.0 for v in value):
             raise ValueError(f"neck_xy are fractions of the output width and height, in [0, 1]; got {value}")
-        return value
-
-    @field_validator("background", "torso")
-    @classmethod
-    def _non_empty_path(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("a layer path must not be empty; leave it unset (None) for the default")
         return value
 
 
