@@ -41,6 +41,25 @@ def _path_name(value: str) -> str:
 PathName = Annotated[str, AfterValidator(_path_name)]
 
 
+def _image_size(value: tuple[int, int]) -> tuple[int, int]:
+    if value[0] < 8 or value[1] < 8:
+        raise ValueError(f"size (width, height) must be at least 8 x 8, got {value}")
+    return value
+
+
+def _video_size(value: tuple[int, int]) -> tuple[int, int]:
+    w, h = value
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise ValueError(f"size (width, height) must be even and >= 16 in both (H.264 yuv420p needs even sizes), got {value}")
+    return value
+
+
+#: (width, height) of an image a stage makes, at least 8 x 8.
+ImageSize = Annotated[tuple[int, int], AfterValidator(_image_size)]
+#: (width, height) of video frames: even and at least 16, as H.264 in yuv420p needs.
+VideoSize = Annotated[tuple[int, int], AfterValidator(_video_size)]
+
+
 class PluginConfig(BaseModel):
     """Base for plugin config models: unknown fields are refused, values validated on assignment."""
 

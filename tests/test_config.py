@@ -78,3 +78,17 @@ def test_path_field_refuses_an_empty_string() -> None:
     assert WithPath().path is None and WithPath(path="a/b").path == "a/b"
     with pytest.raises(ConfigError, match="x.path: Value error, a path must not be empty"):
         cfg.build(WithPath, "x", {"path": "  "})
+
+
+def test_size_fields() -> None:
+    from being_kernel.spec import ImageSize, PluginConfig, VideoSize
+
+    class Sizes(PluginConfig):
+        image: ImageSize = (8, 8)
+        video: VideoSize = (16, 16)
+
+    assert Sizes(image=(9, 8), video=(640, 360)).video == (640, 360)
+    with pytest.raises(ConfigError, match="x.video: .*must be even"):
+        cfg.build(Sizes, "x", {"video": [641, 360]})
+    with pytest.raises(ConfigError, match="x.image: .*at least 8 x 8"):
+        cfg.build(Sizes, "x", {"image": [7, 64]})

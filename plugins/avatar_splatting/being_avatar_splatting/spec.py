@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec
+from being_kernel.spec import DeviceName, ImageSize, PathName, PluginConfig, PluginSpec
 
 
 
@@ -22,7 +22,7 @@ class SplattingConfig(PluginConfig):
         description="Avatar directory (avatar.json + gaussians.safetensors). None: the built-in demo avatar "
         "made from the kernel's procedural head (no training, no download).",
     )
-    size: tuple[int, int] = Field((512, 512), description="Head image (width, height) in pixels.")
+    size: ImageSize = Field((512, 512), description="Head image (width, height) in pixels.")
     device: DeviceName = Field("auto", description='Torch device: "auto" (cuda if available, else cpu), "cpu", "cuda" or "cuda:N".')
     backend: Literal["auto", "cpu", "gsplat"] = Field(
         "auto", description='Rasterizer: "auto" (gsplat on CUDA when installed, else the kernel\'s PyTorch renderer), '
@@ -33,13 +33,6 @@ class SplattingConfig(PluginConfig):
         None, ge=0, le=3,
         description="Spherical-harmonics degree used when the avatar stores SH colours (None: all it stores).",
     )
-
-    @field_validator("size")
-    @classmethod
-    def _size(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if value[0] < 8 or value[1] < 8:
-            raise ValueError(f"size (width, height) must be at least 8 x 8, got {value}")
-        return value
 
 
 SPEC = PluginSpec(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec
+from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec, VideoSize
 
 
 
@@ -22,7 +22,7 @@ def _unit_rgb(value: tuple[float, float, float], name: str) -> tuple[float, floa
 class StaticConfig(PluginConfig):
     """Config of the ``static`` torso compositor (a fixed background and torso under the head)."""
 
-    size: tuple[int, int] = Field(
+    size: VideoSize = Field(
         (512, 512),
         description="Output (width, height) in pixels; both even and >= 16 (H.264 yuv420p needs even sizes).",
     )
@@ -67,16 +67,6 @@ class StaticConfig(PluginConfig):
         description='Torch device: "auto" (cuda when the incoming frames are on cuda, else cpu), "cpu", '
         '"cuda" or "cuda:N".',
     )
-
-    @field_validator("size")
-    @classmethod
-    def _even_size(cls, value: tuple[int, int]) -> tuple[int, int]:
-        w, h = value
-        if w < 16 or h < 16 or w % 2 or h % 2:
-            raise ValueError(
-                f"size (width, height) must be even and >= 16 in both (H.264 yuv420p needs even sizes), got {value}"
-            )
-        return value
 
     @field_validator("background_color")
     @classmethod
