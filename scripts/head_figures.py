@@ -60,7 +60,7 @@ def main() -> None:
                                                  texture, args.gaussians, seed=0)
     cams = portrait_camera(args.size)
     mesh_row, splat_row = [], []
-    print(f"| pose | PSNR Gaussians vs mesh (dB) |\n| --- | --- |")
+    print("| pose | PSNR Gaussians vs mesh (dB) |\n| --- | --- |")
     for name, motion in poses(data.n_expression).items():
         with torch.no_grad():
             vertices = model(motion).vertices

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from being_avatar_splatting import avatar as av_mod
 from being_avatar_splatting.avatar import Avatar, load_avatar, save_avatar
 from being_avatar_splatting.demo import DEMO_ANCHOR_Y, DEMO_PX_PER_METRE_PER_PX, demo_avatar, export_demo_avatar
 from being_avatar_splatting.renderer import SplattingRenderer
@@ -279,8 +278,6 @@ def test_cpu_and_gsplat_agree() -> None:
 def test_baked_demo_avatar_matches_the_mesh_better_than_placed_gaussians() -> None:
     """On a pose the bake never saw, the baked demo avatar is closer to the textured-mesh
     reference render than the same Gaussians as placed (texture colour at the centre, one size)."""
-    import math
-
     from being_kernel.head.demo_head import build_demo_head, expression_vector
     from being_kernel.head.flame import FlameModel
     from being_kernel.render.camera import Cameras
