@@ -38,7 +38,6 @@ from being_kernel.head.data import HeadModelData
 FORMAT_NAME = "being-splatting-avatar"
 FORMAT_VERSION = 1
 META_FILE, GAUSSIANS_FILE = "avatar.json", "gaussians.safetensors"
-FLAME_REFS = {"flame2020": "2020", "generic_model.pkl": "2020", "flame2023": "2023", "flame2023.pkl": "2023"}
 
 #: tensor name -> (trailing shape, dtype) ; None in the shape means "any"
 TENSORS: dict[str, tuple[tuple, torch.dtype]] = {
@@ -160,28 +159,3 @@ def load_avatar(directory: str | Path) -> Avatar:
                     directory=directory)
     avatar.validate(str(directory))
     return avatar
-
-
-def resolve_head_model(ref: str, directory: Path | None = None) -> HeadModelData:
-    """The head model an avatar names: "demo", a FLAME release, or a path (see the module doc)."""
-    from being_kernel.head import loaders
-
-    if ref == "demo":
-        from being_kernel.head.demo_head import build_demo_head
-
-        return build_demo_head()
-    if ref in FLAME_REFS:
-        return loaders.load_flame_pkl(loaders.find_flame_model(version=FLAME_REFS[ref]))
-    p = Path(ref).expanduser()
-    if not p.is_absolute() and directory is not None:
-        p = directory / p
-    if p.is_dir():
-        return loaders.load_head_model(p)
-    if p.is_file() and p.suffix == ".pkl":
-        return loaders.load_flame_pkl(p)
-    raise InputError(
-        f"avatar: head model {ref!r} not found (looked for {p})",
-        hint='head_model in avatar.json must be "demo", "flame2020"/"flame2023" (FLAME, found via $BEING_FLAME_DIR '
-        "or the user cache), or a path to a head-model directory (save_head_model) or FLAME .pkl; put the "
-        "head model there or fix the reference",
-    )

@@ -23,7 +23,9 @@ from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
 from being_kernel.render.surface import MeshGaussians
 from being_kernel.types import Frame, Motion, Placement
 
-from .avatar import load_avatar, resolve_head_model
+from being_kernel.head.refs import resolve_head_model
+
+from .avatar import load_avatar
 from .spec import SplattingConfig
 
 #: alpha below which a pixel counts as empty (depth inf), gsplat's per-Gaussian alpha threshold
@@ -63,7 +65,7 @@ class SplattingRenderer(FlameRenderer):
         else:
             avatar = load_avatar(c.path)
         self.avatar = avatar
-        head = resolve_head_model(avatar.head_model, avatar.directory)
+        head = resolve_head_model(avatar.head_model, avatar.directory, where=f"avatar {avatar.directory or 'demo'}")
         avatar.check_head(head, str(avatar.directory or "demo avatar"))
         self.model = FlameModel(head).to(self.device).eval()
         self.motion_space = avatar.motion_space or head.motion_space

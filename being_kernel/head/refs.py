@@ -1,0 +1,43 @@
+"""Head-model references: the short strings that avatars and datasets use to name a head model.
+
+A reference is ``"demo"`` (the procedural demo head), a FLAME release (``"flame2020"`` or
+``"generic_model.pkl"``, ``"flame2023"`` or ``"flame2023.pkl"``, found via ``$BEING_FLAME_DIR`` or
+the user cache), or a path (absolute, or relative to ``directory``) to a head-model directory
+(``loaders.save_head_model``) or a FLAME ``.pkl``. FLAME may not be redistributed, so files that
+Being writes only ever *reference* their head model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .data import HeadModelData
+
+#: reference -> FLAME release year
+FLAME_REFS = {"flame2020": "2020", "generic_model.pkl": "2020", "flame2023": "2023", "flame2023.pkl": "2023"}
+
+
+def resolve_head_model(ref: str, directory: Path | None = None, *, where: str = "head_model") -> HeadModelData:
+    """Load the head model that ``ref`` names (see the module doc); InputError if it cannot be found."""
+    from . import loaders
+
+    if ref == "demo":
+        from .demo_head import build_demo_head
+
+        return build_demo_head()
+    if ref in FLAME_REFS:
+        return loaders.load_flame_pkl(loaders.find_flame_model(version=FLAME_REFS[ref]))
+    p = Path(ref).expanduser()
+    if not p.is_absolute() and directory is not None:
+        p = directory / p
+    if p.is_dir():
+        return loaders.load_head_model(p)
+    if p.is_file() and p.suffix == ".pkl":
+        return loaders.load_flame_pkl(p)
+    raise InputError(
+        f"{where}: head model {ref!r} not found (looked for {p})",
+        hint='a head model reference is "demo", "flame2020"/"flame2023" (FLAME, found via $BEING_FLAME_DIR '
+        "or the user cache), or a path to a head-model directory (save_head_model) or FLAME .pkl; put the "
+        "head model there or fix the reference",
+    )
