@@ -49,7 +49,9 @@ def _main(
 
 
 def _register_commands() -> None:
-    from . import plugins_cmd, run_cmd  # noqa: F401 - they register their commands on ``app``
+    # each command module registers its command on ``app`` when imported
+    from . import plugins_cmd  # noqa: F401
+    from . import run_cmd  # noqa: F401
     from ..hooks import load_hooks
 
     pm, records = load_hooks()
