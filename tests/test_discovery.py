@@ -84,14 +84,14 @@ def test_entry_point_that_is_not_a_spec_is_broken(tmp_path, on_path) -> None:
 def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
     reg = Registry.discover(env={})
     with pytest.raises(PluginError) as err:
-        reg.spec("audio", "artalk")
-    assert "not installed" in str(err.value) and "pip install being-audio-artalk" in err.value.hint
+        reg.spec("audio", "emote")
+    assert "not installed" in str(err.value) and "pip install being-audio-emote" in err.value.hint
     with pytest.raises(PluginError) as err:
         reg.spec("audio", "nonesuch")
     assert "being plugins" in err.value.hint
     installed = {r.name for r in reg.records}
     missing = {m.name for m in reg.not_installed()}
-    assert missing.isdisjoint(installed) and "artalk" in missing
+    assert missing.isdisjoint(installed) and "emote" in missing
     assert missing | installed >= {"artalk", "emote", "viseme", "splatting", "flash", "static", "warp", "restorer"}
 
 
