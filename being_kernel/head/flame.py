@@ -127,7 +127,7 @@ class FlameModel(torch.nn.Module):
         if shape is not None:
             if shape.ndim not in (1, 2) or (shape.ndim == 2 and shape.shape[0] not in (1, t)):
                 raise ValueError(f"shape must be [S'] or [{t}, S'], got {tuple(shape.shape)}")
-            beta = self._coefficients(shape.reshape(-1, shape.shape[-1]), self.n_shape, "shape")
+            beta = self._coefficients(shape if shape.ndim == 2 else shape[None], self.n_shape, "shape")
             flat = flat + beta @ self.shapedirs[: beta.shape[-1]]
         psi = self._coefficients(motion.expression, self.n_expression, "Motion.expression")
         if psi.shape[-1]:

@@ -33,6 +33,21 @@ def check_output_path(path: str | Path) -> Path:
         raise InputError(f"output '{p}' must end in .mp4 (got '{p.suffix or 'no suffix'}')", hint=hint)
     if p.is_dir():
         raise InputError(f"output '{p}' is an existing directory", hint=hint)
+    _check_parent(p, hint)
+    return p
+
+
+def check_output_dir(path: str | Path, *, force: bool = False) -> Path:
+    """The resolved ``path`` if a directory can be written there (its parent exists and is
+    writable; it does not exist yet, or is empty, or ``force``), else ``InputError``."""
+    p = Path(path).expanduser().resolve()
+    if p.exists() and not force and (not p.is_dir() or any(p.iterdir())):
+        raise InputError(f"output '{p}' already exists", hint="pick another path, or pass --force to replace it")
+    _check_parent(p, "choose a path in an existing, writable directory")
+    return p
+
+
+def _check_parent(p: Path, hint: str) -> None:
     parent = p.parent
     if not parent.exists():
         raise InputError(f"output directory '{parent}' does not exist", hint=f"create it first: mkdir -p '{parent}'")
@@ -48,7 +63,6 @@ def check_output_path(path: str | Path) -> Path:
             writable = False
     if not writable:
         raise InputError(f"output directory '{parent}' is not writable", hint=hint)
-    return p
 
 
 def _to_rgb24(frame: np.ndarray | torch.Tensor, height: int, width: int) -> np.ndarray:

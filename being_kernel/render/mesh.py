@@ -1,4 +1,6 @@
-"""A textured-mesh reference rasterizer on the CPU (torch, vectorized, not differentiable).
+"""A textured-mesh reference rasterizer (torch, vectorized, not differentiable).
+
+It runs on the device of ``vertices`` (the CPU, or a CUDA GPU: it needs float64).
 
 It makes ground-truth frames for tests, benchmarks and synthetic data, independently of any
 Gaussian code, so it favours exactness over features:
@@ -86,7 +88,8 @@ def _render(vertices, faces, cameras, uv_coords, uv_faces, texture, vertex_color
     if {len(cameras), vertices.shape[0]} - {1, n_views}:
         raise ValueError(f"render_mesh: {vertices.shape[0]} meshes for {len(cameras)} cameras")
     num_v = vertices.shape[1]
-    faces = torch.as_tensor(faces, device="cpu").long()
+    device = vertices.device
+    faces = torch.as_tensor(faces, device=device).long()
     if faces.ndim != 2 or faces.shape[1] != 3 or (faces.numel() and (faces.min() < 0 or faces.max() >= num_v)):
         raise ValueError(f"render_mesh: faces must be [F, 3] indices below {num_v}")
     if not isinstance(supersample, int) or supersample < 1:
@@ -94,12 +97,13 @@ def _render(vertices, faces, cameras, uv_coords, uv_faces, texture, vertex_color
     if texture_wrap not in ("clamp", "repeat"):
         raise ValueError(f"render_mesh: texture_wrap must be 'clamp' or 'repeat', got {texture_wrap!r}")
     shading = _Shading.build(faces, num_v, uv_coords, uv_faces, texture, vertex_colors, texture_wrap)
-    bg = torch.zeros(3) if background is None else torch.as_tensor(background, dtype=torch.float32).cpu()
+    bg = torch.zeros(3, device=device) if background is None else torch.as_tensor(background, dtype=torch.float32,
+                                                                                   device=device)
     if bg.shape != (3,):
         raise ValueError(f"render_mesh: background must be [3], got {tuple(bg.shape)}")
 
-    verts = vertices.detach().cpu().double()
-    R, t, K = (x.detach().cpu().double() for x in (cameras.R, cameras.t, cameras.K))
+    verts = vertices.detach().double()
+    R, t, K = (x.detach().to(device).double() for x in (cameras.R, cameras.t, cameras.K))
     cam = verts @ R.transpose(1, 2) + t[:, None]  # [n_views, V, 3]
     uvw = cam @ K.transpose(1, 2)
     xy = uvw[..., :2] / uvw[..., 2:3]
@@ -145,8 +149,8 @@ def _spans(counts: torch.Tensor, limit: int):
         t0 = int(torch.searchsorted(ends, s0, right=True))
         t1 = int(torch.searchsorted(ends, s1 - 1, right=True))
         seg = ends[t0:t1 + 1].clamp(max=s1) - starts[t0:t1 + 1].clamp(min=s0)
-        owner = torch.repeat_interleave(torch.arange(t0, t1 + 1), seg)
-        yield owner, torch.arange(s0, s1) - starts.index_select(0, owner)
+        owner = torch.repeat_interleave(torch.arange(t0, t1 + 1, device=counts.device), seg)
+        yield owner, torch.arange(s0, s1, device=counts.device) - starts.index_select(0, owner)
 
 
 def _rasterize(tri: _Triangles, scale: int, hg: int, wg: int) -> torch.Tensor:
@@ -155,11 +159,12 @@ def _rasterize(tri: _Triangles, scale: int, hg: int, wg: int) -> torch.Tensor:
 
     Candidates are enumerated row by row over each triangle's span in that row (padded by one
     sample); the exact coverage test then runs in float32 on every candidate."""
-    zbuf = torch.full((hg * wg,), _EMPTY, dtype=torch.int64)
+    device = tri.xy.device
+    zbuf = torch.full((hg * wg,), _EMPTY, dtype=torch.int64, device=device)
     g = (tri.xy * scale).float()  # [T, 3, 2] grid units: sample (kx, ky) is centred at (kx + .5, ky + .5)
     lo, hi = g.amin(1), g.amax(1)
     k0 = torch.ceil(lo - 0.5).clamp(min=0).long()
-    k1 = torch.minimum(torch.floor(hi - 0.5).long(), torch.tensor([wg - 1, hg - 1]))
+    k1 = torch.minimum(torch.floor(hi - 0.5).long(), torch.tensor([wg - 1, hg - 1], device=device))
     rows = (k1[:, 1] - k0[:, 1] + 1).clamp(min=0) * (k1[:, 0] >= k0[:, 0])
     sel = (rows > 0).nonzero().squeeze(1)
     if sel.numel() == 0:
@@ -184,9 +189,9 @@ def _rasterize(tri: _Triangles, scale: int, hg: int, wg: int) -> torch.Tensor:
     flags = tl[0].long() + 2 * tl[1].long() + 4 * tl[2].long()
 
     # Rows: each triangle's sample rows, with the candidate span [xlo, xhi] in each.
-    r_tri = torch.repeat_interleave(torch.arange(sel.numel()), rows)
+    r_tri = torch.repeat_interleave(torch.arange(sel.numel(), device=device), rows)
     first_row = (rows.cumsum(0) - rows - k0[:, 1]).index_select(0, r_tri)
-    ky = torch.arange(r_tri.numel()) - first_row
+    ky = torch.arange(r_tri.numel(), device=device) - first_row
     py = ky.float() + 0.5
     xlo, xhi = k0[:, 0].index_select(0, r_tri).double(), k1[:, 0].index_select(0, r_tri).double()
     row_ok = torch.ones_like(py, dtype=torch.bool)
@@ -254,13 +259,13 @@ class _Shading:
         if texture is not None or uv_coords is not None:
             if texture is None or uv_coords is None:
                 raise ValueError("render_mesh: texture and uv_coords come together")
-            tex = torch.as_tensor(texture).detach().cpu().float()
-            uv = torch.as_tensor(uv_coords).detach().cpu().float()
+            tex = torch.as_tensor(texture).detach().to(faces.device).float()
+            uv = torch.as_tensor(uv_coords).detach().to(faces.device).float()
             if tex.ndim != 3 or tex.shape[2] != 3:
                 raise ValueError(f"render_mesh: texture must be [Ht, Wt, 3], got {tuple(tex.shape)}")
             if uv.ndim != 2 or uv.shape[1] != 2:
                 raise ValueError(f"render_mesh: uv_coords must be [Vt, 2], got {tuple(uv.shape)}")
-            uvf = faces if uv_faces is None else torch.as_tensor(uv_faces).cpu().long()
+            uvf = faces if uv_faces is None else torch.as_tensor(uv_faces).to(faces.device).long()
             if uvf.shape != faces.shape or (uvf.numel() and (uvf.min() < 0 or uvf.max() >= uv.shape[0])):
                 raise ValueError(f"render_mesh: uv_faces must be [F, 3] indices below {uv.shape[0]}")
             parts.append(uv[uvf])
@@ -268,7 +273,7 @@ class _Shading:
         elif uv_faces is not None:
             raise ValueError("render_mesh: uv_faces given without uv_coords and texture")
         if vertex_colors is not None:
-            vc = torch.as_tensor(vertex_colors).detach().cpu().float()
+            vc = torch.as_tensor(vertex_colors).detach().to(faces.device).float()
             if vc.shape != (num_v, 3):
                 raise ValueError(f"render_mesh: vertex_colors must be [{num_v}, 3], got {tuple(vc.shape)}")
             parts.append(vc[faces])
@@ -277,7 +282,7 @@ class _Shading:
 
     def shade(self, values: torch.Tensor) -> torch.Tensor:
         """Colours [3, M] from interpolated attributes [K, M]."""
-        col = torch.ones(3, values.shape[1])
+        col = torch.ones(3, values.shape[1], device=values.device)
         if self.texture is not None:
             col = sample_texture(self.texture, values[0], values[1], self.wrap)
         if self.has_colors:
@@ -320,7 +325,7 @@ def _linear_forms(tri: _Triangles, corners: torch.Tensor | None, scale: int) -> 
         dx, dy = c[:, 0] - a[:, 0], c[:, 1] - a[:, 1]
         coef.append(torch.stack([-dy, dx, dy * a[:, 0] - dx * a[:, 1]]) / tri.z[:, i])  # [3, T]
     coef = torch.stack(coef, 1)  # [3 (a, b, c), 3 corners, T]
-    attrs = torch.ones(coef.shape[2], 3, 1, dtype=torch.float64)
+    attrs = torch.ones(coef.shape[2], 3, 1, dtype=torch.float64, device=coef.device)
     if corners is not None:
         attrs = torch.cat([attrs, corners.double()], 2)  # [T, 3, 1 + K]
     forms = torch.einsum("pit,tik->pkt", coef, attrs)
@@ -333,11 +338,12 @@ def _resolve(zbuf: torch.Tensor, centre: torch.Tensor, tri: _Triangles, shading:
     wg = w * s
     covered = zbuf != _EMPTY
     idx = covered.nonzero().squeeze(1)
-    color = torch.zeros(3, zbuf.shape[0])
+    device = zbuf.device
+    color = torch.zeros(3, zbuf.shape[0], device=device)
     if idx.numel():
         face = zbuf.index_select(0, idx) & _LOW32
-        row = torch.full((int(tri.ids.max()) + 1,), -1, dtype=torch.long)  # face id -> row in tri
-        row[tri.ids] = torch.arange(tri.ids.numel())
+        row = torch.full((int(tri.ids.max()) + 1,), -1, dtype=torch.long, device=device)  # face id -> row in tri
+        row[tri.ids] = torch.arange(tri.ids.numel(), device=device)
         r = row.index_select(0, face)
         corners = None if shading.corners is None else shading.corners.index_select(0, tri.ids)
         origin, forms = _linear_forms(tri, corners, s)
@@ -352,6 +358,6 @@ def _resolve(zbuf: torch.Tensor, centre: torch.Tensor, tri: _Triangles, shading:
     alpha = cov.mean((1, 3))
     rgb = color.view(3, h, s, w, s).mean((2, 4)).permute(1, 2, 0) + (1 - alpha)[..., None] * bg
     hit = centre != _EMPTY
-    depth = torch.where(hit, (centre >> 32).int().view(torch.float32), torch.tensor(float("inf")))
-    face_ids = torch.where(hit, centre & _LOW32, torch.tensor(-1))
+    depth = torch.where(hit, (centre >> 32).int().view(torch.float32), torch.tensor(float("inf"), device=device))
+    face_ids = torch.where(hit, centre & _LOW32, torch.tensor(-1, device=device))
     return rgb, alpha[..., None], depth.view(h, w, 1), face_ids.view(h, w)
