@@ -25,19 +25,20 @@ def _set_path(target: dict[str, Any], dotted: list[str], value: Any) -> None:
     target[dotted[-1]] = value
 
 
-def parse_sets(items: list[str]) -> Sections:
+def parse_sets(items: list[str], sections: tuple[str, ...] = tuple(GROUPS)) -> Sections:
     """``["avatar.sh_degree=3", "torso.size=[256, 256]"]`` -> ``{"avatar": {"sh_degree": 3}, ...}``.
 
     Values are read as YAML scalars or lists, so ``3`` is an int, ``true`` a bool, ``[1, 2]`` a
-    list; anything else stays a string."""
+    list; anything else stays a string. ``sections``: the allowed first parts (default: the
+    contracts; ``being fit`` uses ``("fit",)``)."""
     out: Sections = {}
     for item in items:
         key, sep, raw = item.partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) < 2 or not all(parts):
-            raise ConfigError(f"--set {item!r}: expected CONTRACT.FIELD=VALUE, e.g. avatar.sh_degree=3")
-        if parts[0] not in GROUPS:
-            raise ConfigError(f"--set {item!r}: unknown section '{parts[0]}'", f"use one of {', '.join(GROUPS)}")
+            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. {sections[0]}.FIELD=3")
+        if parts[0] not in sections:
+            raise ConfigError(f"--set {item!r}: unknown section '{parts[0]}'", f"use one of {', '.join(sections)}")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -46,8 +47,8 @@ def parse_sets(items: list[str]) -> Sections:
     return out
 
 
-def load_file(path: str | Path) -> Sections:
-    """Read a config file whose top-level tables are ``audio``, ``avatar`` and ``torso``."""
+def load_file(path: str | Path, sections: tuple[str, ...] = tuple(GROUPS)) -> Sections:
+    """Read a config file whose top-level tables are ``sections`` (default: audio, avatar, torso)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -61,10 +62,10 @@ def load_file(path: str | Path) -> Sections:
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file {path} is not valid: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected tables audio, avatar, torso at the top level")
+        raise ConfigError(f"config file {path}: expected tables {', '.join(sections)} at the top level")
     for key, value in data.items():
-        if key not in GROUPS or not isinstance(value, dict):
-            raise ConfigError(f"config file {path}: unknown top-level entry '{key}'", f"use tables {', '.join(GROUPS)}")
+        if key not in sections or not isinstance(value, dict):
+            raise ConfigError(f"config file {path}: unknown top-level entry '{key}'", f"use tables {', '.join(sections)}")
     return data
 
 

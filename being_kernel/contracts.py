@@ -16,6 +16,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
+from .render.camera import Cameras
 from .types import Audio, Frame, Motion
 
 
@@ -143,6 +144,13 @@ class FlameRenderer(_Plugin):
     @abstractmethod
     def open_stream(self) -> Stream[Motion, list[Frame]]:
         """Streaming: push motion chunks, get frames numbered on from 0."""
+
+    def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
+        """Evaluation: render motion frame i ([T] frames) through ``cameras[i]`` (T OpenCV cameras in
+        the head model's world, images of cameras.width x cameras.height) instead of the renderer's
+        own camera. ``being eval`` compares these frames with a tracked video's images. Renderers
+        without a 3D camera leave this unimplemented and cannot be evaluated that way."""
+        raise NotImplementedError(f"{type(self).__name__} cannot render through given cameras")
 
 
 class TorsoCompositor(_Plugin):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Mapping
 
-from .errors import PluginError
+from .errors import BeingError, PluginError
 from .known import KNOWN_METHODS, KnownMethod
 from .spec import KERNEL_API_VERSION, PluginSpec
 
@@ -147,3 +147,19 @@ class Registry:
         if known is not None:
             raise PluginError(f"--{contract} {name} is not installed (installed: {usable})", known.install_hint)
         raise PluginError(f"--{contract} {name}: no such plugin (installed: {usable})", "run 'being plugins' to see what is available")
+
+
+def build_plugin(spec: PluginSpec, config, contract: str, name: str):  # noqa: ANN001, ANN201 - config model -> plugin
+    """Import ``spec``'s implementation and build it with ``config``; a plugin that fails to import
+    or to start becomes a PluginError naming it (BeingErrors it raises pass through)."""
+    try:
+        cls = spec.load_class()
+    except Exception as exc:  # noqa: BLE001 - an implementation that fails to import is the plugin's fault
+        raise PluginError(f"--{contract} {name} failed to load: {type(exc).__name__}: {exc}",
+                          "reinstall or upgrade the plugin, or see 'being plugins'") from exc
+    try:
+        return cls(config)
+    except BeingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - report which plugin could not start
+        raise PluginError(f"--{contract} {name} could not start: {type(exc).__name__}: {exc}") from exc

@@ -123,6 +123,11 @@ class Motion:
         """Frames ``[start, stop)``."""
         return self._map(lambda v: v[start:stop])
 
+    def select(self, index: torch.Tensor | Sequence[int]) -> Motion:
+        """Frames ``index`` ([K] int), in that order."""
+        index = torch.as_tensor(index, dtype=torch.int64)
+        return self._map(lambda v: v[index.to(v.device)])
+
     def to(self, device: torch.device | str) -> Motion:
         return self._map(lambda v: v.to(device))
 

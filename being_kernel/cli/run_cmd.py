@@ -12,7 +12,8 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from ..errors import BeingError, Interrupted, PluginError
+from ..discovery import build_plugin
+from ..errors import Interrupted
 from .main import app
 
 #: The first usable plugin of each list is the default. The fakes come last: they keep
@@ -29,20 +30,6 @@ def _pick(registry, contract: str, name: Optional[str]) -> str:  # noqa: ANN001 
         typer.echo(f"being: note: --{contract} defaults to the testing-kit fake; install "
                    f"'{DEFAULTS[contract][0]}' for the real method (see 'being plugins')", err=True)
     return choice
-
-
-def _build(spec, config, contract: str, name: str):  # noqa: ANN001, ANN202 - spec, config model -> plugin
-    try:
-        cls = spec.load_class()
-    except Exception as exc:  # noqa: BLE001 - an implementation that fails to import is the plugin's fault
-        raise PluginError(f"--{contract} {name} failed to load: {type(exc).__name__}: {exc}",
-                          "reinstall or upgrade the plugin, or see 'being plugins'") from exc
-    try:
-        return cls(config)
-    except BeingError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - report which plugin could not start
-        raise PluginError(f"--{contract} {name} could not start: {type(exc).__name__}: {exc}") from exc
 
 
 @app.command("run")
@@ -92,7 +79,7 @@ def run(
     plugins: dict[str, object] = {}
     try:
         for c in ("audio", "avatar", "torso"):
-            plugins[c] = _build(specs[c], configs[c], c, names[c])
+            plugins[c] = build_plugin(specs[c], configs[c], c, names[c])
         a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
         fit = check_fit(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)
         for warning in fit.warnings:

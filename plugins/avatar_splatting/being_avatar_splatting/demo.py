@@ -42,10 +42,19 @@ def demo_camera(width: int, height: int) -> dict:
     eye = torch.tensor([0.0, DEMO_EYE_HEIGHT, float(root[2]) + DEMO_DISTANCE], dtype=torch.float64)
     R = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # x right, y down, looking along -z
     t = -R @ eye
+    return portrait_camera(R, t, root, width, height)
+
+
+def portrait_camera(R: torch.Tensor, t: torch.Tensor, root: torch.Tensor, width: int, height: int) -> dict:
+    """The camera with extrinsics ``R`` [3,3], ``t`` [3] and intrinsics that frame a head like the
+    demo avatar: the neck base ``root`` [3] (world) projects to (width / 2, DEMO_ANCHOR_Y x height)
+    at DEMO_PX_PER_METRE_PER_PX x height px/m, so torso compositors find the neck where they expect."""
+    R, t, root = (torch.as_tensor(x, dtype=torch.float64) for x in (R, t, root))
     cam_root = R @ root + t
     f = DEMO_PX_PER_METRE_PER_PX * height * float(cam_root[2])
+    cx = width / 2.0 - f * float(cam_root[0] / cam_root[2])
     cy = DEMO_ANCHOR_Y * height - f * float(cam_root[1] / cam_root[2])
-    K = [[f, 0.0, width / 2.0], [0.0, f, cy], [0.0, 0.0, 1.0]]
+    K = [[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]]
     return {"width": int(width), "height": int(height), "K": K, "R": R.tolist(), "t": t.tolist()}
 
 
@@ -90,4 +99,4 @@ def export_demo_avatar(directory: str | Path) -> Path:
     return save_avatar(directory, demo_avatar())
 
 
-__all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar"]
+__all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar", "portrait_camera"]

@@ -96,11 +96,24 @@ class SplattingRenderer(FlameRenderer):
                 out += self._render_chunk(motion.slice(a, min(a + step, motion.num_frames)), start_index + a)
         return out
 
-    def _render_chunk(self, motion: Motion, first: int) -> list[Frame]:
+    def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
+        if len(cameras) != motion.num_frames:
+            raise ValueError(f"render_views: {len(cameras)} cameras for {motion.num_frames} motion frames")
+        out: list[Frame] = []
+        step = self.config.batch_frames
+        cameras = cameras.to(self.device)
+        with torch.no_grad():
+            for a in range(0, motion.num_frames, step):
+                b = min(a + step, motion.num_frames)
+                cams = Cameras(cameras.R[a:b], cameras.t[a:b], cameras.K[a:b], cameras.width, cameras.height)
+                out += self._render_chunk(motion.slice(a, b), a, cams)
+        return out
+
+    def _render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
         n = motion.num_frames
         posed = self.model(motion.to(self.device), self.shape)
         means, quats, scales = self.gaussians.pose(posed.vertices)
-        cams = self.cameras(n)
+        cams = self.cameras(n) if cams is None else cams
         if self.sh is not None:
             colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree)
         else:
@@ -111,10 +124,10 @@ class SplattingRenderer(FlameRenderer):
         depth = torch.where(img.alpha[..., 0] > EMPTY_ALPHA, img.depth[..., 0], torch.full_like(img.depth[..., 0], float("inf")))
         anchor, anchor_z = cams.project(posed.joints[:, :1])
         anchor, anchor_z = anchor[:, 0].cpu().double(), anchor_z[:, 0].cpu().double()
-        fx = float(self.K[0, 0])
+        fx = cams.K[:, 0, 0].cpu().double()
         frames = []
         for i in range(n):
-            place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), fx / float(anchor_z[i]))
+            place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), float(fx[i] / anchor_z[i]))
             frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place))
         return frames
 
