@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -67,6 +67,29 @@ class PluginConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class BenchSettings:
+    """How ``being bench`` runs a plugin (all optional; a plugin without them is benched as is).
+
+    sizes:         (width, height) image sizes to bench an avatar at when ``--size`` is not given
+    warmup:        untimed runs before each timed measurement (JIT, caches, autotuning)
+    config:        config values for bench runs on every device (e.g. a larger batch)
+    device_config: config values per device type ("cpu", "cuda"), over ``config``
+    notes:         one line for the report, e.g. what the settings trade
+    The user's ``--set`` wins over ``config``; the matrix's size and device win over both.
+    """
+
+    sizes: tuple[tuple[int, int], ...] | None = None
+    warmup: int = 1
+    config: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    device_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    notes: str = ""
+
+    def config_for(self, device_type: str) -> dict[str, Any]:
+        """The config values for a run on ``device_type``."""
+        return {**self.config, **self.device_config.get(device_type, {})}
+
+
+@dataclass(frozen=True)
 class PluginSpec:
     """A method plugin as the kernel sees it before importing it.
 
@@ -77,6 +100,11 @@ class PluginSpec:
     motion_spaces: motion spaces it produces (audio) or consumes (avatar); shown by
                  ``being plugins`` and used to say which plugins would fit a mismatch
     api_version: the KERNEL_API_VERSION this plugin was written for
+    trainer:     avatar plugins only: "module:function" that fits an avatar to a tracked video
+                 (``being fit``), called as ``function(video, out, config, work=..., resume=...,
+                 log=...)``; see docs/writing-a-plugin.md. None: the method is not trainable
+    fit_config:  the trainer's pydantic config model (subclass PluginConfig), set with ``--set``
+    bench:       how ``being bench`` runs it (``BenchSettings``); None: the defaults
     """
 
     contract: ContractName
@@ -85,7 +113,19 @@ class PluginSpec:
     factory: str
     motion_spaces: tuple[str, ...] = ()
     api_version: int = KERNEL_API_VERSION
+    trainer: str | None = None
+    fit_config: type[BaseModel] | None = None
+    bench: BenchSettings | None = None
 
     def load_class(self) -> type:
-        module, _, attr = self.factory.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _load(self.factory)
+
+    def load_trainer(self):  # noqa: ANN201 - the plugin's fit function
+        if self.trainer is None:
+            raise ValueError("this plugin has no trainer")
+        return _load(self.trainer)
+
+
+def _load(target: str):  # noqa: ANN202 - "module:attr" -> the attribute
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

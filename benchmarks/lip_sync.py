@@ -23,9 +23,10 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
 
 
 def main() -> int:
-    from being_audio_viseme.evaluate import bilabial_closure, lip_gap, read_segs, read_wav, vowel_opening
+    from being_audio_viseme.evaluate import read_wav
     from being_audio_viseme.model import VisemeModel
     from being_audio_viseme.spec import VisemeConfig
+    from being_kernel.metrics.lipsync import bilabial_closure, lip_gap, read_segs, vowel_opening
     from being_kernel.types import Audio
 
     if not DATA.is_dir():

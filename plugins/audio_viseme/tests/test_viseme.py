@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from being_audio_viseme.evaluate import CLOSED_GAP_M, bilabial_closure, lip_gap, read_segs, read_wav
+from being_audio_viseme.evaluate import read_wav
 from being_audio_viseme.model import VisemeModel
 from being_audio_viseme.spec import VisemeConfig
 from being_kernel.errors import ConfigError
+from being_kernel.metrics.lipsync import CLOSED_GAP_M, bilabial_closure, lip_gap, read_segs
 from being_kernel.types import Audio, Motion
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"

@@ -1,0 +1,155 @@
+"""The bench matrix: audio x avatar x torso plugins x sizes x devices x clips, as cell plans.
+
+Everything that can be known before a cell starts is settled here: which plugins exist, whether
+the device exists, each plugin's config (its bench settings, then the user's values, then the
+cell's size and device), and the warm-up. A cell that cannot run carries the reason instead.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import product
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config import merge
+from ..discovery import Registry
+from ..errors import BeingError, ConfigError, InputError
+from ..spec import PluginSpec
+from .schema import Clip
+
+#: Where ``being bench`` looks for clips when none is given: the repository's ../shared/data/speech.
+SHARED_SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "speech"
+#: Length of the generated demo speech used when there is no clip at all.
+DEMO_CLIP_S = 5.0
+#: The image size of a cell when neither --size nor the avatar's bench settings give one.
+DEFAULT_SIZE = (512, 512)
+CONTRACTS = ("audio", "avatar", "torso")
+
+Size = tuple[int, int]
+
+
+class CellPlan(BaseModel):
+    """One cell to run: what the worker process needs, or why it cannot run (``skip``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audio: str
+    avatar: str
+    torso: str
+    size: Size
+    device: str
+    clip: Clip
+    values: dict[str, dict[str, Any]] = {}  # contract -> config values to validate and build with
+    warmup: int = 1
+    skip: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.audio}+{self.avatar}+{self.torso}@{self.size[0]}x{self.size[1]}/{self.device}/{self.clip.name}"
+
+
+def split_list(items: list[str]) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``: options take comma lists and may be repeated."""
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def parse_size(text: str) -> Size:
+    """``"512"`` -> (512, 512); ``"640x480"`` -> (640, 480)."""
+    m = re.fullmatch(r"(\d+)(?:[xX](\d+))?", text.strip())
+    if not m:
+        raise ConfigError(f"--size {text!r}: expected N (square) or WxH, e.g. 512 or 640x480")
+    w = int(m.group(1))
+    return w, int(m.group(2) or w)
+
+
+def check_device(name: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"--device {name!r}: expected cpu, cuda or cuda:N")
+    return name
+
+
+def clips_from(paths: list[Path], demo_seconds: float = DEMO_CLIP_S) -> list[Clip]:
+    """The clips to run: ``paths``; else every wav under ../shared/data/speech; else demo speech.
+
+    A clip's phone timing is the ``.segs`` file beside it, when there is one."""
+    if not paths and SHARED_SPEECH.is_dir():
+        paths = sorted(SHARED_SPEECH.rglob("*.wav"))
+    if not paths:
+        return [Clip(name="demo_speech", path=None, duration_s=demo_seconds)]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"--clip {p}: no such file", "give an audio file (wav, flac, ogg, mp3)")
+    stems = [p.stem for p in paths]
+    clips = []
+    for p in paths:
+        name = p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}"
+        segs = p.with_suffix(".segs")
+        clips.append(Clip(name=name, path=str(p.resolve()), segs=str(segs.resolve()) if segs.is_file() else None))
+    return clips
+
+
+def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str) -> dict[str, Any]:
+    """A plugin's config values in a cell: its bench settings, then ``user`` (--set, --config),
+    then the cell's size (avatar and torso) and device, where its config has those fields."""
+    bench = spec.bench.config_for(device.split(":")[0]) if spec.bench else {}
+    values = merge({"_": bench}, {"_": dict(user)})["_"]
+    fields = spec.config.model_fields
+    if contract != "audio" and "size" in fields:
+        values["size"] = [size[0], size[1]]
+    if "device" in fields:
+        values["device"] = device
+    return values
+
+
+def _sizes_for(spec: PluginSpec | None, sizes: list[Size]) -> list[Size]:
+    if sizes:
+        return sizes
+    return list(spec.bench.sizes) if spec and spec.bench and spec.bench.sizes else [DEFAULT_SIZE]
+
+
+def plan_cells(
+    registry: Registry,
+    names: Mapping[str, list[str]],
+    sizes: list[Size],
+    devices: list[str],
+    clips: list[Clip],
+    user_values: Mapping[str, Mapping[str, Any]],
+    warmup: int | None,
+    cuda_devices: int,
+) -> list[CellPlan]:
+    """Every cell of the matrix. ``names`` may say ``all`` for every usable plugin of a contract;
+    ``sizes`` empty means each avatar's bench sizes; ``cuda_devices`` is how many GPUs there are."""
+    chosen: dict[str, list[str]] = {}
+    for c in CONTRACTS:
+        usable = [r.name for r in registry.of(c) if r.ok]
+        chosen[c] = list(dict.fromkeys(n for name in names[c] for n in (usable if name == "all" else [name])))
+    specs: dict[tuple[str, str], PluginSpec | str] = {}
+    for c in CONTRACTS:
+        for name in chosen[c]:
+            try:
+                specs[c, name] = registry.spec(c, name)
+            except BeingError as exc:
+                specs[c, name] = exc.one_line()
+    plans = []
+    for audio, avatar, torso in product(chosen["audio"], chosen["avatar"], chosen["torso"]):
+        triple = {"audio": audio, "avatar": avatar, "torso": torso}
+        avatar_spec = specs["avatar", avatar]
+        for size, device, clip in product(_sizes_for(avatar_spec if isinstance(avatar_spec, PluginSpec) else None, sizes),
+                                          devices, clips):
+            plan = CellPlan(**triple, size=size, device=device, clip=clip)
+            problems = [s for c in CONTRACTS if isinstance(s := specs[c, triple[c]], str)]
+            if problems:
+                plans.append(plan.model_copy(update={"skip": problems[0]}))
+                continue
+            if device.startswith("cuda") and int((device.split(":") + ["0"])[1]) >= cuda_devices:
+                reason = "CUDA is not available on this machine" if not cuda_devices else f"{device}: only {cuda_devices} CUDA device(s)"
+                plans.append(plan.model_copy(update={"skip": reason}))
+                continue
+            cell_specs = {c: specs[c, triple[c]] for c in CONTRACTS}
+            values = {c: plugin_values(s, c, user_values.get(c, {}), size, device) for c, s in cell_specs.items()}
+            plan_warmup = warmup if warmup is not None else max(s.bench.warmup if s.bench else 1 for s in cell_specs.values())
+            plans.append(plan.model_copy(update={"values": values, "warmup": plan_warmup}))
+    return plans

@@ -1,0 +1,245 @@
+"""The measurements of one cell, run in the cell's own process (see ``worker``).
+
+Each timed figure is ``warmup`` untimed runs and then ``repeats`` timed runs (``timing.Timer``:
+CUDA events on the GPU) of exactly what the pipeline does: the audio model's batch call on the
+clip, the renderer on the clip's motion (skinning, copies to the device and rasterization inside
+the timed call), the compositor on the rendered heads, and the whole pipeline through
+``run_pipeline``. A measurement that fails gives its figures the failure as their reason and the
+others go on.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .. import config as cfg
+from ..contracts import AudioToFlame, FlameRenderer, TorsoCompositor
+from ..discovery import Registry, build_plugin
+from ..errors import BeingError
+from ..media import Mp4Writer, demo_speech, read_audio_channels, resample
+from ..pipeline import Fit, check_fit, close_all, pose_only, run_pipeline
+from ..types import Audio, Frame, Motion
+from .figures import all_missing, measured, missing, one_line, single
+from .matrix import CONTRACTS, CellPlan
+from .memory import peak_gpu_mb, peak_rss_mb, reset_gpu_peak, rss_mb
+from .quality import AVATAR_FIGURES, lip_figures
+from .schema import FIGURES, Cell, Figure, Settings
+from .stream import HostSink, StreamTrace, stream_run
+from .timing import Timer
+
+Figures = dict[str, Figure]
+
+
+@dataclass
+class ClipAudio:
+    channels: np.ndarray  # float32 [C, N] at ``rate``, for the MP4's audio track
+    rate: int
+    mono: Audio  # at the audio plugin's rate
+
+
+def load_clip(plan: CellPlan, sample_rate: int) -> ClipAudio:
+    if plan.clip.path is None:
+        demo = demo_speech(plan.clip.duration_s or 5.0)
+        channels, rate = demo.samples[None, :], demo.sample_rate
+    else:
+        channels, rate = read_audio_channels(plan.clip.path)
+    mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), rate, sample_rate), sample_rate)
+    return ClipAudio(channels, rate, mono)
+
+
+def tiled(audio: Audio, seconds: float) -> Audio:
+    """``audio`` repeated end to end (or cut) to ``seconds``."""
+    n = max(1, round(seconds * audio.sample_rate))
+    return Audio(np.resize(audio.samples, n).astype(np.float32), audio.sample_rate)
+
+
+def _close(plugins: dict[str, Any]) -> str | None:
+    """Close the plugins; a failure to close is reported, not raised (the figures stand)."""
+    try:
+        close_all(*plugins.values())
+    except Exception as exc:  # noqa: BLE001
+        return one_line(exc)
+    return None
+
+
+def _not_run(plan: CellPlan, status: str, reason: str) -> Cell:
+    return Cell(id=plan.id, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size,
+                device=plan.device, clip=plan.clip, status=status, reason=reason, config=plan.values,
+                figures=all_missing(reason))
+
+
+def _attempt(names: tuple[str, ...], fn: Callable[[], Figures]) -> Figures:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - one failed measurement must not cost the others
+        return all_missing(f"failed: {one_line(exc)}", names)
+
+
+class _Measure:
+    def __init__(self, plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor,
+                 fit: Fit, clip: ClipAudio) -> None:
+        self.plan, self.settings, self.a, self.r, self.t, self.fit, self.clip = plan, settings, a, r, t, fit, clip
+        self.device = torch.device(plan.device)
+        self.timer = Timer(self.device)
+        self.motion: Motion | None = None
+        self.frames: list[Frame] | None = None
+
+    def _repeat(self, fn: Callable[[], Any]) -> tuple[list[float], Any]:
+        return self.timer.repeat(fn, self.plan.warmup, self.settings.repeats)
+
+    def motion_rtf(self) -> Figures:
+        audio = self.clip.mono
+        times, self.motion = self._repeat(lambda: self.a.generate(audio))
+        return {"motion_rtf": measured([s / audio.duration for s in times], "s/s")}
+
+    def render(self) -> Figures:
+        if self.motion is None:
+            return all_missing("no motion: motion generation failed", ("render_fps",))
+        motion = pose_only(self.motion) if self.fit.pose_only else self.motion
+        times, self.frames = self._repeat(lambda: self.r.render(motion))
+        return {"render_fps": measured([motion.num_frames / s for s in times], "frames/s",
+                                       note=f"{motion.num_frames} frames per run")}
+
+    def composite(self) -> Figures:
+        frames = self.frames
+        if frames is None:
+            return all_missing("no head frames: rendering failed", ("composite_fps",))
+        times, _ = self._repeat(lambda: self.t.composite(frames))
+        self.frames = None  # the clip's frames held at once are not what the pipeline needs: free them
+        return {"composite_fps": measured([len(frames) / s for s in times], "frames/s")}
+
+    def _pipeline(self, sink_factory: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            return run_pipeline(self.a, self.r, self.t, self.clip.mono, sink_factory(), mode="offline", fit=self.fit,
+                                chunk_frames=self.settings.chunk_frames)
+        return run
+
+    def e2e(self) -> Figures:
+        reset_gpu_peak(self.device)
+        n = self.clip.mono.num_frames(self.a.info().fps)
+        times, _ = self._repeat(self._pipeline(lambda: HostSink()))
+        out = {"e2e_fps_no_encode": measured([n / s for s in times], "frames/s")}
+        out |= _attempt(("e2e_fps_encode",), lambda: self._e2e_encode(n))
+        if self.device.type == "cuda":
+            out["peak_gpu_mb"] = single(peak_gpu_mb(self.device), "MB",
+                                        note="torch.cuda.max_memory_allocated over the offline pipeline runs")
+        return out
+
+    def _e2e_encode(self, n: int) -> Figures:
+        size, fps = self.t.info().size, self.a.info().fps
+        with tempfile.TemporaryDirectory(prefix="being-bench-") as tmp:
+            out = Path(tmp) / "bench.mp4"
+            writer = lambda: Mp4Writer(out, fps, size, self.clip.channels, self.clip.rate,  # noqa: E731
+                                       crf=self.settings.crf)
+            times, _ = self._repeat(self._pipeline(writer))
+        return {"e2e_fps_encode": measured([n / s for s in times], "frames/s",
+                                           note=f"libx264 crf {self.settings.crf} preset medium, AAC audio")}
+
+    def stream(self) -> Figures:
+        s, realtime = self.settings, self.settings.realtime
+        run = lambda audio: stream_run(self.a, self.r, self.t, self.fit, audio, s.chunk_s, realtime)  # noqa: E731
+        short = tiled(self.clip.mono, self.a.info().latency_s + 1.0)  # enough audio for the first frames
+        for _ in range(self.plan.warmup):
+            run(short)
+        firsts = [run(short).first_frame_latency() * 1e3 for _ in range(s.repeats)]
+        trace = run(tiled(self.clip.mono, s.stream_seconds))
+        return {"stream_first_frame_latency_ms": measured(firsts, "ms"), **self._steady(trace)}
+
+    def _steady(self, trace: StreamTrace) -> Figures:
+        s = self.settings
+        pacing = "pushed at the audio's real pace" if s.realtime else "each pushed once the previous one's frames were out"
+        note = f"{s.stream_seconds:g} s of audio in {s.chunk_s * 1e3:g} ms chunks, {pacing}"
+        if (flush := trace.flush_latency()) is not None:
+            note += f"; the end-of-stream flush of {trace.flush[2]} frames took {flush * 1e3:.0f} ms (not included)"
+        if trace.gate_timeouts:
+            note += f"; {trace.gate_timeouts} chunks waited over 30 s and were pushed anyway"
+        latencies = [x * 1e3 for x in trace.chunk_latencies()]
+        out = {
+            "stream_steady_latency_ms": (measured(latencies, "ms", tails=True, note=note) if latencies
+                                         else missing("stream_steady_latency_ms", "the stream made all its frames in one chunk")),
+            "stream_pts_drift_ms": single(trace.pts_drift() * 1e3, "ms"),
+            "stream_frames_exact": single(trace.frames_exact(), "bool",
+                                          note=f"{len(trace.exits)} frames out, {trace.expected_frames} expected"),
+            "stream_dropped_frames": single(trace.dropped, "frames"),
+        }
+        if s.realtime:
+            out["stream_rtf"] = missing("stream_rtf", "paced in real time (--realtime): see stream_lag_drift_ms")
+            out["stream_lag_drift_ms"] = single(trace.lag_drift() * 1e3, "ms", note=note)
+        else:
+            out["stream_rtf"] = single(trace.wall_per_audio_s(), "s/s", note=note)
+            out["stream_lag_drift_ms"] = missing("stream_lag_drift_ms", "needs --realtime (audio pushed at its real pace)")
+        return out
+
+
+def _size_warnings(plan: CellPlan, r: FlameRenderer, t: TorsoCompositor) -> list[str]:
+    out = []
+    for contract, name, size in (("avatar", plan.avatar, r.info().size), ("torso", plan.torso, t.info().size)):
+        if tuple(size) != tuple(plan.size):
+            out.append(f"--{contract} {name} makes {size[0]}x{size[1]} images, not the cell's {plan.size[0]}x{plan.size[1]} "
+                       "(its config has no size field)")
+    return out
+
+
+def _info(plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor, fit: Fit,
+          clip: ClipAudio) -> dict[str, Any]:
+    ai, ri, ti = a.info(), r.info(), t.info()
+    return {"motion_space": ai.motion_space, "fps": ai.fps, "sample_rate": ai.sample_rate, "audio_latency_s": ai.latency_s,
+            "render_size": list(ri.size), "output_size": list(ti.size), "pose_only": fit.pose_only,
+            "renderer_latency_frames": ri.latency_frames, "compositor_latency_frames": ti.latency_frames,
+            "frames": clip.mono.num_frames(ai.fps), "warmup": plan.warmup, "repeats": settings.repeats,
+            "torch_threads": torch.get_num_threads()}
+
+
+def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
+    """Build the cell's plugins and measure every figure; never raises for a plugin's fault."""
+    after_imports = rss_mb()
+    plugins: dict[str, Any] = {}
+    try:
+        registry = Registry.discover()
+        names = (plan.audio, plan.avatar, plan.torso)
+        for contract, name in zip(CONTRACTS, names):
+            spec = registry.spec(contract, name)
+            plugins[contract] = build_plugin(spec, cfg.build(spec.config, contract, plan.values.get(contract, {})), contract, name)
+        a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
+        fit = check_fit(a, r, t, names, suggest=registry.providers)
+        clip = load_clip(plan, a.info().sample_rate)
+    except BeingError as exc:
+        _close(plugins)
+        return _not_run(plan, "skipped", exc.one_line())
+    except Exception as exc:  # noqa: BLE001 - reported in the cell
+        _close(plugins)
+        return _not_run(plan, "failed", f"set-up failed: {one_line(exc)}")
+    try:
+        m = _Measure(plan, settings, a, r, t, fit, clip)
+        figures = _measure_all(m, plan, settings, after_imports)
+        info, warnings = _info(plan, settings, a, r, t, fit, clip), fit.warnings + _size_warnings(plan, r, t)
+        configs = {c: p.config.model_dump(mode="json") for c, p in plugins.items()}
+    finally:
+        problem = _close(plugins)
+    if problem:
+        warnings.append(f"closing the plugins failed: {problem}")
+    return Cell(id=plan.id, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size, device=plan.device,
+                clip=plan.clip.model_copy(update={"duration_s": clip.mono.duration}), status="ok", config=configs,
+                info=info, warnings=warnings, figures=figures)
+
+
+def _measure_all(m: _Measure, plan: CellPlan, settings: Settings, after_imports: float | None) -> Figures:
+    cuda = m.device.type == "cuda"
+    figures: Figures = {}
+    figures |= _attempt(("motion_rtf",), m.motion_rtf)
+    figures |= _attempt(("render_fps",), m.render)
+    figures |= _attempt(("composite_fps",), m.composite)
+    figures |= _attempt(("e2e_fps_no_encode", "e2e_fps_encode") + (("peak_gpu_mb",) if cuda else ()), m.e2e)
+    figures |= _attempt(tuple(n for n in FIGURES if n.startswith("stream_")), m.stream)
+    figures["peak_rss_mb"] = single(peak_rss_mb(), "MB", note=f"{after_imports:.0f} MB after imports" if after_imports else None)
+    if not cuda:
+        figures["peak_gpu_mb"] = missing("peak_gpu_mb", f"{plan.device} cell: no GPU memory")
+    figures |= _attempt(("bilabial_closure", "vowel_opening"), lambda: lip_figures(m.motion, plan.clip.segs))
+    why = "no --data given (a tracked dataset with held-out frames)" if settings.data is None else "not evaluated"
+    return figures | all_missing(why, AVATAR_FIGURES)  # the runner evaluates each avatar once, in its own process

@@ -1,0 +1,99 @@
+"""``being bench``: run a matrix of plugin combinations on the same inputs and report them side by side."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .main import app
+from .run_cmd import _pick
+
+
+@app.command("bench")
+def bench(
+    audio: list[str] = typer.Option([], "--audio", help="AudioToFlame plugins, comma-separated or repeated; 'all' for "
+                                    "every installed one. Default: what being run uses (viseme if installed)."),
+    avatar: list[str] = typer.Option([], "--avatar", help="FlameRenderer plugins, as --audio. Default: splatting if installed."),
+    torso: list[str] = typer.Option([], "--torso", help="TorsoCompositor plugins, as --audio. Default: static if installed."),
+    size: list[str] = typer.Option([], "--size", help="Image sizes, N (square) or WxH, comma-separated: the head render "
+                                   "and the output video. Default: the avatar's bench sizes, else 512."),
+    device: list[str] = typer.Option([], "--device", help="cpu, cuda or cuda:N, comma-separated. Default: cuda when "
+                                     "there is a GPU, else cpu."),
+    clip: list[Path] = typer.Option([], "--clip", help="Speech file (repeatable). Default: every wav under "
+                                    "../shared/data/speech when present (a .segs beside it gives lip timing), else "
+                                    "5 s of generated demo speech."),
+    set_: list[str] = typer.Option([], "--set", help="Plugin config, CONTRACT.FIELD=VALUE, as for being run, for "
+                                   "every plugin of that contract (a plugin without the field: its cells say so)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with tables audio, avatar, torso."),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Timed runs per figure (median and spread are reported)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="Untimed runs before each timed measurement. "
+                                         "Default: the most the cell's plugins ask for in their bench settings (1 if none)."),
+    chunk_frames: int = typer.Option(8, "--chunk-frames", min=1, help="Motion frames per bus packet in the offline "
+                                     "pipeline (being run uses 8)."),
+    chunk_ms: float = typer.Option(40.0, "--chunk-ms", min=1, help="Streaming: milliseconds of audio per push."),
+    stream_seconds: float = typer.Option(10.0, "--stream-seconds", min=0.5, help="Streaming: seconds of audio (the "
+                                         "clip repeated) for the steady-state latency and drift."),
+    realtime: bool = typer.Option(False, "--realtime", help="Streaming: push the audio at its real pace (a run takes "
+                                  "--stream-seconds of wall time) and report lag drift and dropped frames; without it "
+                                  "each chunk is pushed once the previous chunk's frames are out."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality of the encoding figure (as being run)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A tracked dataset: adds each avatar's PSNR, SSIM and "
+                                        "LPIPS on its held-out frames (being eval)."),
+    out: Path = typer.Option(Path("being-bench"), "--out", "-o", help="Output folder: bench.json, bench.md, "
+                             "throughput.png, latency.png, and logs/ with each cell's process output."),
+    timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Seconds a cell may run before it is stopped and "
+                                  "recorded as failed."),
+) -> None:
+    """Measure plugin combinations side by side: a matrix of --audio x --avatar x --torso plugins,
+    --size, --device and --clip. Each cell runs in a fresh process (its own peak memory; a crash
+    costs only that cell) and reports: motion real-time factor; render, composite and end-to-end
+    frames per second, without and with H.264 encoding; streaming first-frame and per-chunk
+    latency, keeping up and drift; peak RSS and GPU memory; lip timing against a clip's .segs
+    (bilabial closure, vowel opening); and with --data an avatar's PSNR, SSIM and LPIPS. A cell
+    that cannot run (plugin missing, no CUDA, motion spaces that do not fit, missing weights) and
+    every figure that cannot be measured carry the reason. Writes OUT/bench.json (format
+    being-bench 1), OUT/bench.md and, with matplotlib, OUT/throughput.png and OUT/latency.png.
+
+    Example: being bench --audio viseme,fake --avatar splatting --torso static --size 256,512 --device cpu
+    """
+    import torch
+
+    from .. import __version__
+    from .. import config as cfg
+    from ..bench.machine import load_average, machine_info
+    from ..bench.matrix import check_device, clips_from, parse_size, plan_cells, split_list
+    from ..bench.report import write_report
+    from ..bench.runner import run_cells
+    from ..bench.schema import BenchRun, Cell, Settings
+    from ..discovery import Registry
+
+    registry = Registry.discover()
+    names = {c: split_list(opt) or [_pick(registry, c, None)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
+    sizes = [parse_size(s) for s in split_list(size)]
+    devices = [check_device(d) for d in split_list(device)] or ["cuda" if torch.cuda.is_available() else "cpu"]
+    values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
+    clips = clips_from(clip)
+    plans = plan_cells(registry, names, sizes, devices, clips, values, warmup,
+                       torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    settings = Settings(repeats=repeats, warmup=warmup, chunk_frames=chunk_frames, chunk_s=chunk_ms / 1000.0,
+                        stream_seconds=stream_seconds, realtime=realtime, crf=crf,
+                        data=str(data.resolve()) if data else None, sets=list(set_) + ([f"--config {config}"] if config else []))
+    started, machine = datetime.now(timezone.utc), machine_info(registry)
+    typer.echo(f"being bench: {len(plans)} cells -> {out}", err=True)
+
+    def progress(done: int, total: int, cell: Cell, seconds: float) -> None:
+        state = cell.status if cell.status == "ok" else f"{cell.status}: {cell.reason}"
+        typer.echo(f"  [{done}/{total}] {cell.id}: {state} ({seconds:.0f} s)", err=True)
+
+    cells = run_cells(plans, settings, out / "logs", timeout, progress)
+    run = BenchRun(created=started.strftime("%Y-%m-%d %H:%M UTC"), command=["being", *sys.argv[1:]],
+                   being_version=__version__,
+                   machine=machine | {"load_average_end": load_average()}, settings=settings, cells=cells)
+    paths = write_report(run, out)
+    ok = sum(c.status == "ok" for c in cells)
+    typer.echo(f"wrote {', '.join(str(p) for p in paths)}: {ok} of {len(cells)} cells ran"
+               + (f"; plots skipped: {run.plots_skipped}" if run.plots_skipped else ""))

@@ -1,0 +1,203 @@
+"""``being bench``: a tiny matrix through the CLI, checked against the JSON schema, and the pieces
+(statistics, timer, planning, stream trace, lip figures) against independent oracles. No speed
+value is asserted anywhere: these are benchmarks, and this is a test of the harness."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from being_kernel.bench.matrix import CellPlan, parse_size, plan_cells
+from being_kernel.bench.quality import lip_figures
+from being_kernel.bench.schema import FIGURES, BenchRun, Cell, Clip, Figure
+from being_kernel.bench.stream import StreamTrace
+from being_kernel.bench.timing import Stats, Timer
+from being_kernel.discovery import PluginRecord, Registry
+from being_kernel.head.demo_head import build_demo_head
+from being_kernel.media import demo_speech
+from being_kernel.spec import BenchSettings
+from being_kernel.testing import specs as fake_specs
+from being_kernel.types import DEMO_HEAD, Motion
+from conftest import run_being
+
+DEMO_CLIP = Clip(name="demo_speech", path=None, duration_s=1.0)
+TIMED = ("motion_rtf", "render_fps", "composite_fps", "e2e_fps_no_encode", "e2e_fps_encode",
+         "stream_first_frame_latency_ms")
+
+
+def _clip(folder: Path, seconds: float = 1.0) -> Path:
+    """Demo speech with a .segs beside it: a p in the middle, vowels around it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = demo_speech(seconds)
+    path = folder / "speech.wav"
+    sf.write(path, audio.samples, audio.sample_rate)
+    path.with_suffix(".segs").write_text("#\n0.30 100 pau\n0.45 100 aa\n0.55 100 p\n0.70 100 iy\n1.00 100 pau\n")
+    return path
+
+
+def test_tiny_matrix_through_the_cli(tmp_path: Path) -> None:
+    clip, out = _clip(tmp_path / "clips"), tmp_path / "out"
+    r = run_being("bench", "--audio", "fake,viseme,nope", "--avatar", "fake", "--torso", "static", "--size", "64",
+                  "--device", "cpu", "--clip", str(clip), "--set", "avatar.accepts_pose_only=false",
+                  "--repeats", "2", "--warmup", "0", "--stream-seconds", "0.5", "--out", str(out), timeout=240)
+    assert r.returncode == 0, r.stderr
+    run = BenchRun.model_validate_json((out / "bench.json").read_text())  # the schema, with its validators
+    assert (run.format, run.format_version) == ("being-bench", 1)
+    cells = {c.audio: c for c in run.cells}
+    assert set(cells) == {"fake", "viseme", "nope"} and len(run.cells) == 3
+    for cell in run.cells:  # every figure: a value, or why not
+        assert set(cell.figures) == set(FIGURES)
+        for name, f in cell.figures.items():
+            assert (f.value is not None) != bool(f.reason), (cell.id, name)
+
+    ok = cells["fake"]
+    assert ok.status == "ok" and ok.clip.segs and ok.clip.duration_s == pytest.approx(1.0)
+    for name in TIMED:
+        f = ok.figures[name]
+        assert f.value is not None and f.value > 0 and f.n == 2 and len(f.samples) == 2, name
+    assert ok.figures["stream_frames_exact"].value is True
+    assert ok.figures["stream_dropped_frames"].value == 0
+    assert ok.figures["stream_lag_drift_ms"].reason.startswith("needs --realtime")
+    assert ok.figures["peak_gpu_mb"].value is None and ok.figures["peak_rss_mb"].value > 0
+    assert ok.figures["bilabial_closure"].reason == "no head model for motion space being-fake"
+    assert ok.figures["avatar_psnr"].reason.startswith("no --data given")
+    assert ok.config["avatar"]["size"] == [64, 64] and ok.config["torso"]["size"] == [64, 64]
+
+    mismatch, missing = cells["viseme"], cells["nope"]
+    assert mismatch.status == "skipped"
+    assert "motion space mismatch" in mismatch.reason or "not installed" in mismatch.reason or "no such" in mismatch.reason
+    assert missing.status == "skipped" and "--audio nope: no such plugin" in missing.reason
+    assert all(f.reason == missing.reason for f in missing.figures.values())
+
+    md = (out / "bench.md").read_text()
+    for cell in run.cells:
+        row = f"| {cell.audio} + {cell.avatar} + {cell.torso} | 64×64 | cpu | speech |"
+        assert md.count(row) == 3, cell.id  # one row in each table: speed, streaming, quality
+    assert missing.reason in md
+    if importlib.util.find_spec("matplotlib"):
+        assert run.plots == ["throughput.png", "latency.png"]
+        assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in run.plots)
+    else:
+        assert run.plots == [] and "matplotlib" in run.plots_skipped
+    assert json.loads((out / "bench.json").read_text())["settings"]["repeats"] == 2
+
+
+def test_stats_against_known_quartiles() -> None:
+    s = Stats.of([10.0, 1.0, 9.0, 2.0, 8.0, 3.0, 7.0, 4.0, 6.0, 5.0])
+    # 1..10 with linear interpolation: position (n-1)p -> 2.25 -> 3.25, 4.5 -> 5.5, 6.75 -> 7.75
+    assert (s.n, s.median, s.q1, s.q3, s.iqr, s.min, s.max) == (10, 5.5, 3.25, 7.75, 4.5, 1.0, 10.0)
+    assert s.p90 == pytest.approx(9.1) and s.p99 == pytest.approx(9.91)
+    assert Stats.of([4.0]).iqr == 0.0
+    with pytest.raises(ValueError):
+        Stats.of([])
+
+
+def test_timer_warms_up_then_repeats_on_cpu() -> None:
+    calls = []
+    timer = Timer("cpu")
+    times, last = timer.repeat(lambda: calls.append(len(calls)) or len(calls), warmup=2, repeats=3)
+    assert not timer.uses_events and len(calls) == 5 and len(times) == 3 and last == 5
+    assert all(t >= 0 for t in times)
+    with pytest.raises(ValueError):
+        timer.repeat(lambda: None, warmup=0, repeats=0)
+
+
+@pytest.mark.gpu
+def test_timer_uses_cuda_events_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = []
+
+    class Spy(torch.cuda.Event):
+        def record(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            recorded.append(self)
+            return super().record(*args, **kwargs)
+
+    monkeypatch.setattr(torch.cuda, "Event", Spy)
+    timer = Timer("cuda")
+    x = torch.randn(2048, 2048, device="cuda")
+    seconds, _ = timer.time(lambda: x @ x)
+    assert timer.uses_events and len(recorded) == 2 and seconds > 0
+
+
+def _registry() -> Registry:
+    """Registry of the testing-kit fakes, the avatar with bench settings."""
+    avatar = dataclasses.replace(fake_specs.AVATAR, bench=BenchSettings(
+        sizes=((96, 64),), warmup=3, config={"delay_s": 0.5, "n_expression": 1}, device_config={"cuda": {"delay_s": 0.25}}))
+    return Registry([PluginRecord("fake", c, "being-kernel", "0", "x:y", "ok", spec=s)
+                     for c, s in (("audio", fake_specs.AUDIO), ("avatar", avatar), ("torso", fake_specs.TORSO))])
+
+
+def test_plan_applies_bench_settings_user_values_and_axes() -> None:
+    clips = [DEMO_CLIP]
+    names = {"audio": ["fake", "nope"], "avatar": ["all"], "torso": ["fake"]}
+    plans = plan_cells(_registry(), names, [], ["cpu", "cuda"], clips, {"avatar": {"delay_s": 0.1}}, None, cuda_devices=0)
+    assert [p.id.split("/")[1] for p in plans] == ["cpu", "cuda", "cpu", "cuda"]
+    cpu, cuda, missing_cpu, _ = plans
+    assert cpu.skip is None and cpu.size == (96, 64) and cpu.warmup == 3  # the avatar's bench sizes and warm-up
+    assert cpu.values["avatar"] == {"delay_s": 0.1, "n_expression": 1, "size": [96, 64]}  # --set over bench config
+    assert cpu.values["torso"] == {"size": [96, 64]}
+    assert cuda.skip == "CUDA is not available on this machine"
+    assert missing_cpu.skip.startswith("--audio nope: no such plugin")
+    sized = plan_cells(_registry(), {"audio": ["fake"], "avatar": ["fake"], "torso": ["fake"]}, [(32, 32)], ["cuda"],
+                       clips, {}, 0, cuda_devices=1)
+    assert sized[0].size == (32, 32) and sized[0].warmup == 0 and sized[0].values["avatar"]["delay_s"] == 0.25
+    assert parse_size("640x480") == (640, 480) and parse_size("256") == (256, 256)
+
+
+def test_schema_refuses_a_figure_without_value_or_reason_and_a_cell_without_all_figures() -> None:
+    with pytest.raises(ValueError):
+        Figure(value=None, unit="ms")
+    with pytest.raises(ValueError):
+        Figure(value=1.0, unit="ms", reason="both")
+    plan = CellPlan(audio="a", avatar="b", torso="c", size=(8, 8), device="cpu", clip=DEMO_CLIP)
+    figures = {n: Figure(value=1.0, unit=d.unit) for n, d in FIGURES.items()}
+    Cell(id=plan.id, audio="a", avatar="b", torso="c", size=(8, 8), device="cpu", clip=plan.clip, status="ok", figures=figures)
+    del figures["render_fps"]
+    with pytest.raises(ValueError, match="render_fps"):
+        Cell(id=plan.id, audio="a", avatar="b", torso="c", size=(8, 8), device="cpu", clip=plan.clip, status="ok",
+             figures=figures)
+
+
+def test_stream_trace_figures() -> None:
+    fps = 25.0
+    trace = StreamTrace(fps=fps, audio_s=0.2, expected_frames=5)
+    # pushes at 0, 0.04, ... each making one frame final, except the first two (lookahead)
+    trace.pushes = [(0.00, 0, 0), (0.04, 0, 0), (0.08, 0, 2), (0.12, 2, 1), (0.16, 3, 1), (0.20, 4, 1)]
+    trace.exits = [0.10, 0.11, 0.14, 0.19, 0.23]
+    trace.pts = [(k, k / fps) for k in range(5)]
+    assert trace.first_frame_latency() == pytest.approx(0.10)
+    assert trace.chunk_latencies() == pytest.approx([0.02, 0.03, 0.03])  # the push that made frame 0 is not steady
+    assert trace.flush_latency() is None
+    trace.pushes.pop()  # the last frame made final by the end-of-stream flush instead: not steady state
+    trace.flush = (0.20, 4, 1)
+    assert trace.chunk_latencies() == pytest.approx([0.02, 0.03]) and trace.flush_latency() == pytest.approx(0.03)
+    assert trace.frames_exact() and trace.pts_drift() == pytest.approx(0.0)
+    assert trace.wall_per_audio_s() == pytest.approx(0.23 / 0.2)
+    # lag of frame k: exit - (k + 1) / fps -> 0.06, 0.03, 0.02, 0.03, 0.03; tenths are single frames
+    assert trace.lag_drift() == pytest.approx(0.03 - 0.06)
+    trace.pts[2] = (2, 0.5)
+    assert not trace.frames_exact()
+
+
+def test_lip_figures_on_the_demo_head(tmp_path: Path) -> None:
+    segs = tmp_path / "x.segs"
+    segs.write_text("0.2 100 pau\n0.4 100 m\n0.6 100 aa\n0.8 100 b\n")
+    n = build_demo_head().n_expression
+    shut = Motion.zeros(25, n, space=DEMO_HEAD)
+    figures = lip_figures(shut, str(segs))
+    assert figures["bilabial_closure"].value == 1.0 and figures["bilabial_closure"].note == "2/2 p/b/m"
+    assert figures["vowel_opening"].value == 0.0  # the control: a shut mouth opens no vowel
+    agape = Motion.zeros(25, n, space=DEMO_HEAD)
+    agape.jaw[:, 0] = 0.3
+    figures = lip_figures(agape, str(segs))
+    assert figures["bilabial_closure"].value == 0.0 and figures["vowel_opening"].value == 1.0
+    assert lip_figures(Motion.zeros(25, 0, space="flame2020"), str(segs))["vowel_opening"].reason == \
+        "no head model for motion space flame2020"
+    assert lip_figures(shut, None)["bilabial_closure"].reason == "the clip has no .segs phone timing"
+    assert np.isfinite([f.value for f in lip_figures(shut, str(segs)).values()]).all()
