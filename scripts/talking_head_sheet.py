@@ -33,7 +33,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=REPO / "docs/images/talking_head_sheet.png")
     args = p.parse_args()
 
-    from being_audio_viseme.evaluate import read_segs, read_wav
+    from being_audio_viseme.evaluate import read_wav
+    from being_kernel.metrics.lipsync import read_segs
     from being_audio_viseme.model import VisemeModel
     from being_audio_viseme.spec import VisemeConfig
     from being_kernel.media import write_png

@@ -26,7 +26,7 @@ from ..media import Mp4Writer, demo_speech, read_audio_channels, resample
 from ..pipeline import Fit, check_fit, close_all, pose_only, run_pipeline
 from ..types import Audio, Frame, Motion
 from .figures import all_missing, measured, missing, one_line, single
-from .matrix import CONTRACTS, CellPlan
+from .matrix import CONTRACTS, DEMO_CLIP_S, CellPlan
 from .memory import peak_gpu_mb, peak_rss_mb, reset_gpu_peak, rss_mb
 from .quality import AVATAR_FIGURES, lip_figures
 from .schema import FIGURES, Cell, Figure, Settings
@@ -45,7 +45,7 @@ class ClipAudio:
 
 def load_clip(plan: CellPlan, sample_rate: int) -> ClipAudio:
     if plan.clip.path is None:
-        demo = demo_speech(plan.clip.duration_s or 5.0)
+        demo = demo_speech(plan.clip.duration_s or DEMO_CLIP_S)
         channels, rate = demo.samples[None, :], demo.sample_rate
     else:
         channels, rate = read_audio_channels(plan.clip.path)

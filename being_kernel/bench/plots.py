@@ -56,7 +56,7 @@ def _latency(run: BenchRun, plt, path: Path) -> Path:  # noqa: ANN001 - matplotl
         for name, into in (("stream_steady_latency_ms", steady), ("stream_first_frame_latency_ms", first)):
             into[key] += cell.figures[name].samples or []
     keys = sorted(k for k in set(steady) | set(first) if steady.get(k) or first.get(k))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(keys) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.6 * len(keys) + 2), 4.5))
     if keys:
         positions = range(1, len(keys) + 1)
         ax.boxplot([steady.get(k) or [float("nan")] for k in keys], positions=list(positions), whis=(5, 95),
@@ -69,7 +69,7 @@ def _latency(run: BenchRun, plt, path: Path) -> Path:  # noqa: ANN001 - matplotl
         ax.text(0.5, 0.5, "no measured values", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("ms")
     ax.set_yscale("log")
-    ax.set_title("streaming latency per audio chunk (box: quartiles, whiskers: 5-95 %), x: first frame")
+    ax.set_title("streaming latency per audio chunk (box: quartiles, whiskers: 5-95 %; x: first frame)", fontsize=9)
     ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

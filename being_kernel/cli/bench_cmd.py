@@ -48,8 +48,9 @@ def bench(
     timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Seconds a cell may run before it is stopped and "
                                   "recorded as failed."),
 ) -> None:
-    """Measure plugin combinations side by side: a matrix of --audio x --avatar x --torso plugins,
-    --size, --device and --clip. Each cell runs in a fresh process (its own peak memory; a crash
+    """Measure plugin combinations side by side on the same inputs.
+
+    The matrix: --audio x --avatar x --torso plugins x --size x --device x --clip. Each cell runs in a fresh process (its own peak memory; a crash
     costs only that cell) and reports: motion real-time factor; render, composite and end-to-end
     frames per second, without and with H.264 encoding; streaming first-frame and per-chunk
     latency, keeping up and drift; peak RSS and GPU memory; lip timing against a clip's .segs

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from being_kernel.metrics.lipsync import read_segs  # noqa: F401 - scripts/talking_head_sheet.py imports it from here
-
 
 def read_wav(path: str | Path) -> np.ndarray:
     """A 16 kHz mono 16-bit wav as float32 ``[N]`` in [-1, 1)."""
