@@ -49,10 +49,10 @@ def eval_(
     def on_frame(truth: torch.Tensor, pred: torch.Tensor) -> None:
         pair = _side_by_side(truth, pred)
         if not writer:
+            out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             writer.append(Mp4Writer(out / "comparison.mp4", 25, (pair.shape[1], pair.shape[0])))
         writer[0].write(to_uint8(pair))
 
-    out.mkdir(parents=True, exist_ok=True)
     try:
         with tqdm(unit="frame", desc="being eval", leave=False) as bar:
             report = evaluate_avatar(avatar, values, data, device, format=format, head_model=head_model,
@@ -64,6 +64,7 @@ def eval_(
         for w in writer:
             w.abort()
         raise
+    out.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report.to_json())
     lp = f"{report.lpips:.4f}" if report.lpips is not None else "n/a (no LPIPS weights on disk: see docs/metrics.md)"
     typer.echo(f"{len(report.frames)} frames of {report.data}: PSNR {report.psnr:.2f} dB  SSIM {report.ssim:.4f}  "
