@@ -19,11 +19,7 @@ import torch
 from being_kernel.errors import InputError
 from being_kernel.metrics import LPIPS, MissingWeights, load_lpips, lpips_available, psnr, ssim
 from being_kernel.metrics import lpips as lpips_mod
-
-ALEX_FILE = "alexnet-owt-7be5be79.pth"
-#: torchvision AlexNet ``features`` convolutions: index -> (out, in, kernel).
-ALEX_CONVS = {0: (64, 3, 11), 3: (192, 64, 5), 6: (384, 192, 3), 8: (256, 384, 3), 10: (256, 256, 3)}
-ALEX_TAP_WIDTHS = (64, 192, 384, 256, 256)
+from being_kernel.testing.lpips_weights import ALEX_FILE, ALEX_TAP_WIDTHS, write_alex_weights
 
 
 def rand_images(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -139,24 +135,6 @@ def test_ssim_is_differentiable() -> None:
 # --------------------------------------------------------------------------------------------
 # LPIPS: random weights in the real file formats
 # --------------------------------------------------------------------------------------------
-
-
-def write_alex_weights(folder: Path, seed: int = 0, heads: list[torch.Tensor] | None = None) -> Path:
-    """Random AlexNet trunk (torchvision's state-dict keys, plus ``classifier.*`` keys that LPIPS
-    ignores, kept small here) and random non-negative v0.1 heads (the lpips file's keys)."""
-    g = torch.Generator().manual_seed(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    trunk: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for idx, (out, cin, k) in ALEX_CONVS.items():
-        trunk[f"features.{idx}.weight"] = torch.randn(out, cin, k, k, generator=g) * math.sqrt(2 / (cin * k * k))
-        trunk[f"features.{idx}.bias"] = 0.1 * torch.randn(out, generator=g)
-    trunk["classifier.1.weight"] = torch.zeros(4, 4)
-    trunk["classifier.1.bias"] = torch.zeros(4)
-    torch.save(trunk, folder / ALEX_FILE)
-    if heads is None:
-        heads = [torch.rand(1, c, 1, 1, generator=g) for c in ALEX_TAP_WIDTHS]
-    torch.save(OrderedDict((f"lin{n}.model.1.weight", w) for n, w in enumerate(heads)), folder / "alex.pth")
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import av
 
-from artalk_testkit import tiny_dir  # noqa: F401 - fixture
 
 
 def _being(*args: str, cache: Path) -> subprocess.CompletedProcess:

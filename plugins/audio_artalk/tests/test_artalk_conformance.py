@@ -9,7 +9,6 @@ from pathlib import Path
 from being_audio_artalk.testing import write_random_weights
 from being_kernel.testing import conformance_suite
 
-from artalk_testkit import one_thread  # noqa: F401 - fixture
 
 _WEIGHTS = write_random_weights(Path(tempfile.mkdtemp(prefix="being-artalk-")) / "weights")
 atexit.register(shutil.rmtree, _WEIGHTS.parent, True)

@@ -14,7 +14,6 @@ from being_audio_artalk.testing import random_model
 from being_audio_artalk.weights import CHECKPOINT, load_model
 from being_kernel.errors import InputError
 
-from artalk_testkit import one_thread  # noqa: F401 - fixture
 
 # The published config.json (xg-chu/ARTalk, 303 bytes), verbatim in content.
 PUBLISHED_CONFIG = {

@@ -21,7 +21,6 @@ from being_audio_artalk.testing import write_random_weights
 from being_audio_artalk.wav2vec import Wav2Vec2
 from being_kernel.types import Audio, Motion
 
-from artalk_testkit import one_thread, tiny_dir  # noqa: F401 - fixtures
 
 
 def _plugin(directory: Path, **cfg) -> ArtalkAudio:

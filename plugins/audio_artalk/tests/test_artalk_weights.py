@@ -16,7 +16,6 @@ from being_audio_artalk.testing import write_style_clip
 from being_audio_artalk.weights import CHECKPOINT, CONFIG, find_weights
 from being_kernel.errors import ConfigError, InputError
 
-from artalk_testkit import one_thread, tiny_dir  # noqa: F401 - fixtures
 
 
 def _fake_hub_cache(root: Path, source: Path) -> Path:

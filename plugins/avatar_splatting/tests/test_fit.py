@@ -18,7 +18,7 @@ from being_avatar_splatting.spec import SplattingFitConfig
 from being_avatar_splatting.train import trainer
 from being_kernel.datasets import load_tracked_video
 from being_kernel.datasets.synthetic import make_synthetic
-from being_kernel.errors import Interrupted
+from being_kernel.errors import ConfigError, Interrupted
 from being_kernel.evaluate import evaluate_avatar
 
 SMALL = dict(batch_frames=2, init_gaussians=2500, max_gaussians=6000, densify_from=60, densify_interval=60,
@@ -134,3 +134,26 @@ def test_fit_refuses_bad_requests(synth: Path, tmp_path: Path) -> None:
     proc = _being("fit", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert proc.returncode == 2 and "nowhere" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_lpips_term_joins_the_loss_when_its_weights_are_on_disk(synth: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from being_kernel.testing.lpips_weights import write_alex_weights
+
+    video = load_tracked_video(synth)
+    base = {**SMALL, "steps": 3, "init_gaussians": 300, "densify_from": 1000, "lpips_from": 0.0}
+    monkeypatch.setenv("BEING_LPIPS_DIR", str(write_alex_weights(tmp_path / "lpips")))
+    with_lpips = trainer.fit(video, tmp_path / "a", SplattingFitConfig(**{**base, "lpips": "on"}),
+                             work=tmp_path / "a.fit", log=lambda m: None)
+    without = trainer.fit(video, tmp_path / "b", SplattingFitConfig(**{**base, "lpips": "off"}),
+                          work=tmp_path / "b.fit", log=lambda m: None)
+    assert with_lpips["steps"] == without["steps"] == 3
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(tmp_path / "a" / "gaussians.safetensors")), load_file(str(tmp_path / "b" / "gaussians.safetensors"))
+    assert not torch.equal(a["color"], b["color"])  # the LPIPS gradient changed the colours
+
+    monkeypatch.setenv("BEING_LPIPS_DIR", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="fit.lpips=on"):
+        trainer.fit(video, tmp_path / "c", SplattingFitConfig(**{**base, "lpips": "on"}), work=tmp_path / "c.fit",
+                    log=lambda m: None)

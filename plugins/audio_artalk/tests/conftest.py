@@ -1,4 +1,4 @@
-"""Fixtures shared by the artalk tests (imported by name into each test module)."""
+"""Fixtures shared by the artalk tests: one torch thread per module, a tiny random-weights directory."""
 
 from __future__ import annotations
 
