@@ -161,12 +161,13 @@ class _Trainer:
                 self.elapsed += now - t_last
                 t_last = now
                 bar.update(1)
-                if self.step % 10 == 0:
-                    bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{batch_psnr:.2f}", gaussians=len(self.g))
+                if self.step % 10 == 0:  # reading the values waits for the GPU: only when shown
+                    bar.set_postfix(loss=f"{float(loss):.4f}", psnr=f"{float(batch_psnr):.2f}", gaussians=len(self.g))
         finally:
             bar.close()
 
-    def _train_step(self, idx: torch.Tensor, progress: float) -> tuple[float, float]:
+    def _train_step(self, idx: torch.Tensor, progress: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on frames ``idx``; returns (loss, batch PSNR) as 0-d tensors."""
         c = self.config
         background = self._backgrounds(idx.numel())
         target = self.scene.targets(idx, background)
@@ -183,7 +184,7 @@ class _Trainer:
             self.stats.add(means.grad, depth, cams.K[:, 0, 0], cams.width)
         self.g.optimizer.step()
         with torch.no_grad():
-            return float(loss), float(psnr(rgb.detach().clamp(0, 1), target).mean())
+            return loss.detach(), psnr(rgb.detach().clamp(0, 1), target).mean()
 
     def render(self, idx: torch.Tensor, background: torch.Tensor, degree: int, keep_means: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
