@@ -35,6 +35,24 @@ class Cameras:
     def __len__(self) -> int:
         return int(self.R.shape[0])
 
+    def __getitem__(self, index: int | slice | torch.Tensor | list[int]) -> Cameras:
+        """The cameras ``index`` picks (an int keeps a batch of one), same image size."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        if isinstance(index, list):
+            index = torch.as_tensor(index, dtype=torch.int64)
+        if isinstance(index, torch.Tensor):
+            index = index.to(self.R.device)
+        return Cameras(self.R[index], self.t[index], self.K[index], self.width, self.height)
+
+    def resized(self, width: int, height: int) -> Cameras:
+        """The same cameras for images resized to ``width`` x ``height``: the intrinsics scale
+        with the image (fx, cx by width ratio; fy, cy by height ratio), the pose stays."""
+        if width < 1 or height < 1:
+            raise ValueError(f"Cameras.resized: size must be positive, got {width}x{height}")
+        scale = torch.tensor([width / self.width, height / self.height, 1.0], dtype=self.K.dtype, device=self.K.device)
+        return Cameras(self.R, self.t, self.K * scale[:, None], width, height)
+
     @property
     def viewmats(self) -> torch.Tensor:
         """[B, 4, 4] world-to-camera matrices."""
