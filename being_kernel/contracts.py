@@ -16,7 +16,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
-from .render.camera import Cameras
+from .cameras import Cameras
 from .types import Audio, Frame, Motion
 
 

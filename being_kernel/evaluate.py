@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from .errors import InputError
-from .render.camera import Cameras
+from .cameras import Cameras
 
 
 @dataclass

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from being_kernel.head.demo_head import build_demo_head, expression_vector, portrait_camera  # noqa: E402
 from being_kernel.head.flame import FlameModel  # noqa: E402
-from being_kernel.render.camera import Cameras  # noqa: E402
+from being_kernel.cameras import Cameras  # noqa: E402
 from being_kernel.render.gaussians import (available_backends, ellipsoid_shell_scene, rasterize,  # noqa: E402
                                            shell_camera)
 from being_kernel.render.surface import MeshGaussians  # noqa: E402

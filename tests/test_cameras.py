@@ -2,7 +2,7 @@
 
 import torch
 
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 
 
 def _cams(b: int = 4) -> Cameras:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.conventions import from_imavatar, from_insta, from_metrical_tracker
 
 RNG = np.random.default_rng(7)

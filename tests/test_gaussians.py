@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from being_kernel.render import gaussians_cpu
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.gaussians import (SH_C0, GaussianImages, ellipsoid_shell_scene, eval_sh, rasterize, sh_basis,
                                            shell_camera, view_dirs)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.gaussians import ellipsoid_shell_scene, eval_sh, rasterize, shell_camera
 
 pytestmark = pytest.mark.gpu

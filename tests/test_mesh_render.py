@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.mesh import render_mesh
 
 W, H, FOCAL = 40, 30, 50.0

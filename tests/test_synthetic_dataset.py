@@ -16,7 +16,7 @@ from being_kernel.datasets.synthetic import ACTIVE, EXPRESSION_GROUPS, make_synt
 from being_kernel.errors import InputError
 from being_kernel.head.demo_head import DEMO_EXPRESSIONS, build_demo_head
 from being_kernel.head.flame import FlameModel
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.mesh import render_mesh
 from conftest import run_being
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..render.camera import Cameras
+from ..cameras import Cameras
 from ..render.conventions import from_imavatar
 from .insta import read_json
 from .video import Tracking, check_image_files, first_image_size, stack_cameras

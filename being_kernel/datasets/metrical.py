@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..render.camera import Cameras
+from ..cameras import Cameras
 from ..render.conventions import from_metrical_tracker
 from .rotation6d import axis_angle_to_rotation_6d, matrix_to_rotation_6d, rotation_6d_to_axis_angle
 from .video import Tracking, check_image_files, has_alpha, stack_cameras

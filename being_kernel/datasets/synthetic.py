@@ -30,7 +30,7 @@ from ..head.data import HeadModelData
 from ..head.demo_head import build_demo_head, portrait_camera
 from ..head.flame import FlameModel, axis_angle_to_matrix
 from ..media.images import write_png
-from ..render.camera import Cameras
+from ..cameras import Cameras
 from ..render.mesh import render_mesh
 from ..types import Motion
 from .load import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, fit_width

@@ -12,7 +12,7 @@ import torch
 from ..errors import InputError
 from ..head.data import HeadModelData
 from ..media.images import read_image
-from ..render.camera import Cameras
+from ..cameras import Cameras
 from ..types import Motion
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..render.camera import Cameras
+from ..cameras import Cameras
 from ..types import DEMO_HEAD
 from .data import FLAME_PARENTS, HeadModelData
 from .demo.expressions import EXPRESSIONS, NAMES

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from being_kernel.render.camera import Cameras
+from ..cameras import Cameras
 
 #: IMavatar multiplies FLAME's template, shape and pose blendshapes by this (code/flame/FLAME.py).
 IMAVATAR_FLAME_SCALE = 4.0

@@ -5,7 +5,7 @@
     images.alpha  # [B, H, W, 1]
     images.depth  # [B, H, W, 1] expected camera z (gsplat's "ED"), 0 where nothing was drawn
 
-Conventions: OpenCV cameras (``being_kernel.render.camera.Cameras``: x right, y down, z forward,
+Conventions: OpenCV cameras (``being_kernel.cameras.Cameras``: x right, y down, z forward,
 ``R, t`` world->camera, pixel centres at ``+0.5``); quaternions ``wxyz`` (normalised here);
 ``scales`` are linear standard deviations (not log); ``opacities`` in [0, 1]; ``colors`` are
 post-activation RGB (use :func:`eval_sh` for spherical harmonics). The math, the constants and
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .camera import Cameras
+from ..cameras import Cameras
 
 __all__ = ["GaussianImages", "rasterize", "eval_sh", "sh_basis", "view_dirs", "available_backends",
            "ellipsoid_shell_scene", "shell_camera", "SH_C0", "SH_C1", "SH_C2", "SH_C3"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .camera import Cameras
+from ..cameras import Cameras
 
 _INSTALL_HINT = ("backend='gsplat' needs the gsplat package: `pip install gsplat` (a CUDA build of PyTorch is "
                  "required; gsplat compiles its CUDA kernels on first use, which takes a minute or two and needs "

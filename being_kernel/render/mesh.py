@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from being_kernel.render.camera import Cameras
+from ..cameras import Cameras
 
 _EMPTY = torch.iinfo(torch.int64).max
 _LOW32 = 0xFFFFFFFF

@@ -28,7 +28,7 @@ def _targets(size: int) -> tuple[list, object]:
     from being_kernel.render.mesh import render_mesh
     from being_kernel.types import Motion
 
-    from being_kernel.render.camera import Cameras
+    from being_kernel.cameras import Cameras
 
     from .demo import demo_camera
     from .renderer import camera_for_size

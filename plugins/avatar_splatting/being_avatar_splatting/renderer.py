@@ -18,7 +18,7 @@ from being_kernel.devices import default_device, resolve_device
 from being_kernel.errors import ConfigError
 from being_kernel.head.flame import FlameModel
 from being_kernel.head.geometry import triangle_frames
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
 from being_kernel.render.surface import MeshGaussians
 from being_kernel.types import Frame, Motion, Placement

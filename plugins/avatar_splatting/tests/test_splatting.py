@@ -280,7 +280,7 @@ def test_baked_demo_avatar_matches_the_mesh_better_than_placed_gaussians() -> No
     reference render than the same Gaussians as placed (texture colour at the centre, one size)."""
     from being_kernel.head.demo_head import build_demo_head, expression_vector
     from being_kernel.head.flame import FlameModel
-    from being_kernel.render.camera import Cameras
+    from being_kernel.cameras import Cameras
     from being_kernel.render.gaussians import rasterize
     from being_kernel.render.mesh import render_mesh
     from being_kernel.types import Motion

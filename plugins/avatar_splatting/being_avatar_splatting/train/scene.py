@@ -15,7 +15,7 @@ import torch
 from being_kernel.datasets import TrackedVideo
 from being_kernel.head.flame import FlameModel
 from being_kernel.head.geometry import triangle_frames
-from being_kernel.render.camera import Cameras
+from being_kernel.cameras import Cameras
 from being_kernel.types import Motion
 
 from .walking import edge_neighbours
