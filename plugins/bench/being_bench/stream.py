@@ -24,10 +24,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..contracts import AudioToFlame, AudioToFlameInfo, FlameRenderer, Stream, TorsoCompositor, TorsoCompositorInfo
-from ..media.video_writer import _to_rgb24
-from ..pipeline import Fit, run_pipeline
-from ..types import Audio, Frame, Motion
+from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, FlameRenderer, Stream, TorsoCompositor, TorsoCompositorInfo
+from being_kernel.media.video_writer import _to_rgb24
+from being_kernel.pipeline import Fit, run_pipeline
+from being_kernel.types import Audio, Frame, Motion
 
 #: Unpaced runs wait at most this long for a chunk's frames before pushing the next one anyway
 #: (a stage that failed stops the bus; the source must not wait for it forever).

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..metrics.lipsync import bilabial_closure, lip_gap, read_segs, vowel_opening
-from ..types import DEMO_HEAD, Motion
+from being_kernel.metrics.lipsync import bilabial_closure, lip_gap, read_segs, vowel_opening
+from being_kernel.types import DEMO_HEAD, Motion
 from .figures import all_missing, missing, one_line, single
 from .schema import Figure
 
@@ -35,7 +35,7 @@ def lip_figures(motion: Motion | None, segs: str | None) -> dict[str, Figure]:
 def avatar_figures(avatar: str, config: dict[str, Any], data: Path, device: str) -> dict[str, Figure]:
     """PSNR, SSIM and LPIPS of the avatar on the held-out frames of ``data``."""
     try:
-        from ..evaluate import evaluate_avatar
+        from being_kernel.evaluate import evaluate_avatar
     except ImportError:
         return all_missing("being eval not available", AVATAR_FIGURES)
     try:

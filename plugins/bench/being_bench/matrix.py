@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from ..config import merge
-from ..discovery import Registry
-from ..errors import BeingError, ConfigError, InputError
-from ..spec import PluginSpec
+from being_kernel.config import merge
+from being_kernel.discovery import Registry
+from being_kernel.errors import BeingError, ConfigError, InputError
+from being_kernel.spec import PluginSpec
 from .schema import Clip
 
 #: Where ``being bench`` looks for clips when none is given: the repository's ../shared/data/speech.

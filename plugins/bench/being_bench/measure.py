@@ -18,13 +18,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import config as cfg
-from ..contracts import AudioToFlame, FlameRenderer, TorsoCompositor
-from ..discovery import Registry, build_plugin
-from ..errors import BeingError
-from ..media import Mp4Writer, demo_speech, read_audio_channels, resample
-from ..pipeline import Fit, check_fit, close_all, pose_only, run_pipeline
-from ..types import Audio, Frame, Motion
+from being_kernel import config as cfg
+from being_kernel.contracts import AudioToFlame, FlameRenderer, TorsoCompositor
+from being_kernel.discovery import Registry, build_plugin
+from being_kernel.errors import BeingError
+from being_kernel.media import Mp4Writer, demo_speech, read_audio_channels, resample
+from being_kernel.pipeline import Fit, check_fit, close_all, pose_only, run_pipeline
+from being_kernel.types import Audio, Frame, Motion
 from .figures import all_missing, measured, missing, one_line, single
 from .matrix import CONTRACTS, DEMO_CLIP_S, CellPlan
 from .memory import peak_gpu_mb, peak_rss_mb, reset_gpu_peak, rss_mb

@@ -63,14 +63,14 @@ def bench(
     """
     import torch
 
-    from .. import __version__
-    from .. import config as cfg
-    from ..bench.machine import load_average, machine_info
-    from ..bench.matrix import check_device, clips_from, parse_size, plan_cells, split_list
-    from ..bench.report import write_report
-    from ..bench.runner import run_cells
-    from ..bench.schema import BenchRun, Cell, Settings
-    from ..discovery import Registry
+    from being_kernel import __version__
+    from being_kernel import config as cfg
+    from being_bench.machine import load_average, machine_info
+    from being_bench.matrix import check_device, clips_from, parse_size, plan_cells, split_list
+    from being_bench.report import write_report
+    from being_bench.runner import run_cells
+    from being_bench.schema import BenchRun, Cell, Settings
+    from being_kernel.discovery import Registry
 
     registry = Registry.discover()
     names = {c: split_list(opt) or [_pick(registry, c, None)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
