@@ -52,7 +52,6 @@ def _register_commands() -> None:
     # each command module registers its command on ``app`` when imported
     from . import plugins_cmd  # noqa: F401
     from . import run_cmd  # noqa: F401
-    from . import bench_cmd  # noqa: F401
     from . import fit_cmd  # noqa: F401
     from . import eval_cmd  # noqa: F401
     from . import dataset_cmd  # noqa: F401
