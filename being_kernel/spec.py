@@ -10,14 +10,21 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 #: The kernel's plugin API version. Bumped on a breaking change to the contracts or the spec.
-KERNEL_API_VERSION = 1
+KERNEL_API_VERSION = 2
 
 ContractName = Literal["audio", "avatar", "torso"]
+
+#: What a trainer reads (docs/training.md#datasets):
+#: "tracked-video"  a monocular video with per-frame FLAME tracking and head masks (avatars);
+#: "full-frame"     the same with the whole frame kept: person/torso masks and a background (torsos);
+#: "audio-motion"   a tracked video with its audio track (audio models learn motion from speech).
+DatasetKind = Literal["tracked-video", "full-frame", "audio-motion"]
+DATASET_KINDS: tuple[str, ...] = get_args(DatasetKind)
 
 
 def _device_name(value: str) -> str:
@@ -90,6 +97,30 @@ class BenchSettings:
 
 
 @dataclass(frozen=True)
+class TrainerSpec:
+    """A plugin's trainer as its spec names it (nothing is imported until ``being fit`` runs it).
+
+    method:  "module:Class" of the plugin's ``being_kernel.train.FitMethod``
+    config:  its pydantic config model, a subclass of ``being_kernel.train.FitConfig``
+             (``--set fit.FIELD=VALUE``)
+    dataset: the dataset kind it trains on (``DatasetKind``)
+    """
+
+    method: str
+    config: type[BaseModel]
+    dataset: DatasetKind = "tracked-video"
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASET_KINDS:
+            raise ValueError(f"TrainerSpec.dataset must be one of {DATASET_KINDS}, got {self.dataset!r}")
+        if ":" not in self.method:
+            raise ValueError(f'TrainerSpec.method must be "module:Class", got {self.method!r}')
+
+    def load_method(self) -> type:
+        return _load(self.method)
+
+
+@dataclass(frozen=True)
 class PluginSpec:
     """A method plugin as the kernel sees it before importing it.
 
@@ -100,10 +131,8 @@ class PluginSpec:
     motion_spaces: motion spaces it produces (audio) or consumes (avatar); shown by
                  ``being plugins`` and used to say which plugins would fit a mismatch
     api_version: the KERNEL_API_VERSION this plugin was written for
-    trainer:     avatar plugins only: "module:function" that fits an avatar to a tracked video
-                 (``being fit``), called as ``function(video, out, config, work=..., resume=...,
-                 log=...)``; see docs/writing-a-plugin.md. None: the method is not trainable
-    fit_config:  the trainer's pydantic config model (subclass PluginConfig), set with ``--set``
+    trainer:     ``TrainerSpec`` when the method can be trained by ``being fit --CONTRACT NAME``
+                 (any contract); see docs/training.md. None: not trainable
     bench:       how ``being bench`` runs it (``BenchSettings``); None: the defaults
     """
 
@@ -113,17 +142,11 @@ class PluginSpec:
     factory: str
     motion_spaces: tuple[str, ...] = ()
     api_version: int = KERNEL_API_VERSION
-    trainer: str | None = None
-    fit_config: type[BaseModel] | None = None
+    trainer: TrainerSpec | None = None
     bench: BenchSettings | None = None
 
     def load_class(self) -> type:
         return _load(self.factory)
-
-    def load_trainer(self):  # noqa: ANN201 - the plugin's fit function
-        if self.trainer is None:
-            raise ValueError("this plugin has no trainer")
-        return _load(self.trainer)
 
 
 def _load(target: str):  # noqa: ANN202 - "module:attr" -> the attribute

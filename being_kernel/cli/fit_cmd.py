@@ -1,4 +1,5 @@
-"""``being fit``: train an avatar plugin on a tracked monocular video (see docs/training.md)."""
+"""``being fit``: train any trainable plugin (avatar, torso or audio) on a dataset with the kernel's
+one training harness (see docs/training.md)."""
 
 from __future__ import annotations
 
@@ -12,49 +13,63 @@ from .main import app
 
 @app.command("fit")
 def fit(
-    data: Path = typer.Option(..., "--data", "-d", help="Tracked video: a metrical-tracker, INSTA or IMavatar "
-                                                         "directory (docs/datasets.md)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Avatar directory to write (when training ends)."),
-    avatar: str = typer.Option("splatting", "--avatar", help="Avatar plugin to train (one with a trainer)."),
+    data: Path = typer.Option(..., "--data", "-d", help="Dataset: a tracked video (metrical-tracker, INSTA, "
+                                                         "IMavatar, being prepare; docs/datasets.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Asset directory to write (when training ends)."),
+    avatar: Optional[str] = typer.Option(None, "--avatar", help="Avatar plugin to train (default: splatting, when "
+                                         "no --torso or --audio is given)."),
+    torso: Optional[str] = typer.Option(None, "--torso", help="Torso plugin to train."),
+    audio: Optional[str] = typer.Option(None, "--audio", help="Audio plugin to train."),
     set_: list[str] = typer.Option([], "--set", help="Trainer config, fit.FIELD=VALUE, e.g. fit.steps=3000 or "
                                                       "fit.max_minutes=10. Repeatable; wins over --config. "
-                                                      "Fields: 'being plugins --json'."),
+                                                      "Fields: 'being plugins --json' (trainer.config_schema)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with a table named fit."),
-    format: str = typer.Option("auto", "--format", help="Dataset format: auto, metrical, insta or imavatar."),
+    format: str = typer.Option("auto", "--format", help="Dataset format: auto or a registered reader's name "
+                               "(metrical, insta, imavatar, ...)."),
     head_model: Optional[str] = typer.Option(None, "--head-model", help="Head model the tracking used: demo, "
                                              "flame2020, flame2023 or a path. Default: the dataset's, else flame2020."),
     test_frames: Optional[int] = typer.Option(None, "--test-frames", min=0,
                                               help="Hold out this many last frames (default: the dataset's, else 10%)."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Checkpoints, previews and logs (default: OUT.fit)."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Checkpoints, previews, summary (default: OUT.fit)."),
     restart: bool = typer.Option(False, "--restart", help="Ignore a checkpoint in --work and start over."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it already exists."),
 ) -> None:
-    """Fit an avatar to a tracked video; interrupted runs resume from their checkpoint.
+    """Train a plugin on a dataset; interrupted runs (Ctrl-C) resume from their checkpoint.
 
     Example: being make-dataset synthetic --out synth && being fit --data synth --out my-avatar
     """
     from .. import config as cfg
-    from ..datasets import load_tracked_video
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import check_output_dir
+    from ..train import FitConfig
+    from ..train.data import load_fit_data
+    from ..train.loop import run_fit
 
+    chosen = [(c, n) for c, n in (("avatar", avatar), ("torso", torso), ("audio", audio)) if n]
+    if len(chosen) > 1:
+        raise ConfigError("give one of --avatar, --torso or --audio: one plugin is trained at a time")
+    contract, name = chosen[0] if chosen else ("avatar", "splatting")
     out = check_output_dir(out, force=force)
     registry = Registry.discover()
-    spec = registry.spec("avatar", avatar)
-    if spec.trainer is None or spec.fit_config is None:
-        trainable = [r.name for r in registry.of("avatar") if r.ok and r.spec and r.spec.trainer]
-        raise ConfigError(f"--avatar {avatar} cannot be trained (its plugin has no trainer)",
-                          hint=f"trainable avatar plugins: {', '.join(trainable) or 'none installed'}")
+    spec = registry.spec(contract, name)
+    if spec.trainer is None:
+        trainable = [f"--{r.contract} {r.name}" for c in ("avatar", "torso", "audio") for r in registry.of(c)
+                     if r.ok and r.spec and r.spec.trainer]
+        raise ConfigError(f"--{contract} {name} cannot be trained (its plugin has no trainer)",
+                          hint=f"trainable plugins: {', '.join(trainable) or 'none installed'}")
+    if not issubclass(spec.trainer.config, FitConfig):
+        raise ConfigError(f"--{contract} {name}: its trainer config is not a being_kernel.train.FitConfig",
+                          hint="this is a bug in the plugin; upgrade it")
     values = cfg.merge(cfg.load_file(config, ("fit",)) if config else {}, cfg.parse_sets(set_, ("fit",)))
-    fit_config = cfg.build(spec.fit_config, "fit", values.get("fit", {}))
-    video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
+    fit_config = cfg.build(spec.trainer.config, "fit", values.get("fit", {}))
+    video = load_fit_data(spec.trainer.dataset, data, format=format, head_model=head_model, test_frames=test_frames)
     train, test = video.split()
     typer.echo(f"data: {video.root} ({video.format}, {len(video)} frames {video.cameras.width}x"
                f"{video.cameras.height}, {len(train)} for training, {len(test)} held out; head model {video.head_model})")
     work = work or out.with_name(out.name + ".fit")
-    trainer = spec.load_trainer()
-    summary = trainer(video, out, fit_config, work=work, resume=not restart, log=lambda m: typer.echo(m, err=True))
-    typer.echo(f"wrote {out}: {summary['gaussians']} Gaussians after {summary['steps']} steps in "
-               f"{summary['train_seconds']:.0f} s; held-out PSNR {summary['test_psnr']:.2f} dB "
-               f"(quick check; 'being eval {out} --data {data}' gives the full report). Work files: {work}")
+    summary = run_fit(spec.trainer, video, out, fit_config, work=work, resume=not restart, contract=contract,
+                      method_name=name, log=lambda m: typer.echo(m, err=True))
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(f"work files: {work}; 'being eval {out} --data {data}' gives the full report")

@@ -17,6 +17,8 @@ def _record_json(rec) -> dict:  # noqa: ANN001 - a PluginRecord
         "description": rec.description, "status": rec.status, "error": rec.error or None, "hint": rec.hint or None,
         "motion_spaces": list(rec.spec.motion_spaces) if rec.spec else [],
         "config_schema": rec.spec.config.model_json_schema() if rec.spec else None,
+        "trainer": ({"dataset": rec.spec.trainer.dataset, "config_schema": rec.spec.trainer.config.model_json_schema()}
+                    if rec.spec and rec.spec.trainer else None),
     }
 
 

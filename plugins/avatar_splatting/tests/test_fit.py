@@ -4,7 +4,6 @@ drives the fitted avatar."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,16 +13,23 @@ import av
 import pytest
 import torch
 
-from being_avatar_splatting.spec import SplattingFitConfig
-from being_avatar_splatting.train import trainer
+from being_avatar_splatting.spec import SPEC, SplattingFitConfig
+from being_avatar_splatting.train import method as splatting_method
 from being_kernel.datasets import load_tracked_video
 from being_kernel.datasets.synthetic import make_synthetic
 from being_kernel.errors import ConfigError, Interrupted
 from being_kernel.evaluate import evaluate_avatar
+from being_kernel.train import FitSummary
+from being_kernel.train.loop import run_fit
 
 SMALL = dict(batch_frames=2, init_gaussians=2500, max_gaussians=6000, densify_from=60, densify_interval=60,
              sh_degree=1, sh_interval=60, preview_every=1000, checkpoint_every=1000, device="cpu", backend="cpu",
              lpips="off")
+
+
+def _fit(video, out: Path, config: SplattingFitConfig) -> FitSummary:  # noqa: ANN001 - a TrackedVideo
+    return run_fit(SPEC.trainer, video, out, config, work=out.with_name(out.name + ".fit"), contract="avatar",
+                   method_name="splatting", log=lambda m: None)
 
 
 def _being(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -48,21 +54,22 @@ def fitted(synth: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 def test_fit_improves_held_out_frames(fitted: tuple[Path, Path, subprocess.CompletedProcess]) -> None:
     avatar, work, proc = fitted
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads((work / "summary.json").read_text())
-    assert summary["steps"] == 240 and summary["test_frames"] == 6
+    summary = FitSummary.from_json((work / "summary.json").read_text())
+    assert summary.steps == 240 and summary.test_frames == 6 and summary.stopped_by == "steps"
     # the placed, projection-coloured Gaussians start some dB below; training must clearly gain
-    assert summary["test_psnr"] > summary["initial_test_psnr"] + 3.0, summary
-    assert summary["gaussians"] > SMALL["init_gaussians"]  # densification ran
+    assert summary.test_psnr > summary.initial_test_psnr + 3.0, summary
+    assert summary.stat("gaussians") > SMALL["init_gaussians"]  # densification ran
+    assert f"held-out PSNR {summary.test_psnr:.2f} dB" in proc.stdout  # being fit prints the typed summary
     assert (work / "previews" / "final.png").is_file()
     assert {p.name for p in avatar.iterdir()} == {"avatar.json", "gaussians.safetensors"}
 
 
 def test_the_plugin_renders_the_fitted_avatar_as_training_saw_it(fitted, synth: Path) -> None:  # noqa: ANN001
     avatar, work, _ = fitted
-    summary = json.loads((work / "summary.json").read_text())
+    summary = FitSummary.from_json((work / "summary.json").read_text())
     report = evaluate_avatar("splatting", {"path": str(avatar), "backend": "cpu"}, synth, "cpu")
     assert report.frames == list(range(30, 36))
-    assert report.psnr == pytest.approx(summary["test_psnr"], abs=0.02)
+    assert report.psnr == pytest.approx(summary.test_psnr, abs=0.02)
 
 
 def test_being_eval_writes_report_and_side_by_side_video(fitted, synth: Path, tmp_path: Path) -> None:  # noqa: ANN001
@@ -94,26 +101,31 @@ def test_being_run_drives_the_fitted_avatar(fitted, tmp_path: Path) -> None:  # 
 
 def test_interrupted_fit_resumes_to_the_same_result(synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                     ) -> None:
+    """Ctrl-C (a real SIGINT) in the middle of step 6 finishes that step, checkpoints and stops; the
+    rerun continues to the same Gaussians, bit for bit, as a run never interrupted."""
+    import signal
+
     video = load_tracked_video(synth)
     config = SplattingFitConfig(**{**SMALL, "steps": 12, "densify_from": 1000, "walk_interval": 3,
                                    "init_gaussians": 500})
-    straight = trainer.fit(video, tmp_path / "a", config, work=tmp_path / "a.fit", log=lambda m: None)
+    straight = _fit(video, tmp_path / "a", config)
 
-    calls = []
-    original = trainer._Trainer._walk
+    walks = []
+    original = splatting_method.SplattingFit._walk
 
-    def interrupt_once(self) -> None:  # noqa: ANN001
+    def interrupt_at_second_walk(self) -> None:  # noqa: ANN001 - walks run at steps 3, 6, 9, 12
         original(self)
-        if self.step == 6 and not calls:
-            calls.append(self.step)
-            raise KeyboardInterrupt
+        walks.append(True)
+        if len(walks) == 2:
+            signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(trainer._Trainer, "_walk", interrupt_once)
-    with pytest.raises(Interrupted):
-        trainer.fit(video, tmp_path / "b", config, work=tmp_path / "b.fit", log=lambda m: None)
+    monkeypatch.setattr(splatting_method.SplattingFit, "_walk", interrupt_at_second_walk)
+    with pytest.raises(Interrupted, match="at step 6"):
+        _fit(video, tmp_path / "b", config)
     assert not (tmp_path / "b").exists()  # nothing under the final name
-    resumed = trainer.fit(video, tmp_path / "b", config, work=tmp_path / "b.fit", log=lambda m: None)
-    assert calls == [6] and resumed["steps"] == straight["steps"] == 12
+    assert not list(tmp_path.glob(".b*"))  # nor hidden beside it
+    resumed = _fit(video, tmp_path / "b", config)
+    assert len(walks) == 2 + 2 and resumed.steps == straight.steps == 12
     from safetensors.torch import load_file
 
     a, b = load_file(str(tmp_path / "a" / "gaussians.safetensors")), load_file(str(tmp_path / "b" / "gaussians.safetensors"))
@@ -143,11 +155,9 @@ def test_lpips_term_joins_the_loss_when_its_weights_are_on_disk(synth: Path, tmp
     video = load_tracked_video(synth)
     base = {**SMALL, "steps": 3, "init_gaussians": 300, "densify_from": 1000, "lpips_from": 0.0}
     monkeypatch.setenv("BEING_LPIPS_DIR", str(write_alex_weights(tmp_path / "lpips")))
-    with_lpips = trainer.fit(video, tmp_path / "a", SplattingFitConfig(**{**base, "lpips": "on"}),
-                             work=tmp_path / "a.fit", log=lambda m: None)
-    without = trainer.fit(video, tmp_path / "b", SplattingFitConfig(**{**base, "lpips": "off"}),
-                          work=tmp_path / "b.fit", log=lambda m: None)
-    assert with_lpips["steps"] == without["steps"] == 3
+    with_lpips = _fit(video, tmp_path / "a", SplattingFitConfig(**{**base, "lpips": "on"}))
+    without = _fit(video, tmp_path / "b", SplattingFitConfig(**{**base, "lpips": "off"}))
+    assert with_lpips.steps == without.steps == 3
     from safetensors.torch import load_file
 
     a, b = load_file(str(tmp_path / "a" / "gaussians.safetensors")), load_file(str(tmp_path / "b" / "gaussians.safetensors"))
@@ -155,5 +165,4 @@ def test_lpips_term_joins_the_loss_when_its_weights_are_on_disk(synth: Path, tmp
 
     monkeypatch.setenv("BEING_LPIPS_DIR", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="fit.lpips=on"):
-        trainer.fit(video, tmp_path / "c", SplattingFitConfig(**{**base, "lpips": "on"}), work=tmp_path / "c.fit",
-                    log=lambda m: None)
+        _fit(video, tmp_path / "c", SplattingFitConfig(**{**base, "lpips": "on"}))

@@ -9,8 +9,9 @@ Per Gaussian (N of them), as optimised:
     opacity_logit  [N]        sigmoid -> opacity
     sh_dc          [N, 1, 3]  degree-0 SH (3DGS convention: colour = SH + 0.5)
     sh_rest        [N, K-1, 3] higher SH bands, K = (sh_degree + 1)^2
-Densification changes N: :meth:`GaussianParams.select_and_extend` keeps a subset, appends new
-Gaussians and carries Adam's moments along (zero for the new ones), as 3DGS does.
+Densification changes N through the kernel's optimizer surgery
+(``being_kernel.train.select_and_extend``), which carries Adam's moments along; ``face_ids``
+follows in :meth:`GaussianParams.replace_rows`.
 """
 
 from __future__ import annotations
@@ -22,21 +23,29 @@ import torch
 from being_kernel.head.geometry import triangle_frames
 from being_kernel.render.gaussians import SH_C0
 from being_kernel.render.surface import MeshGaussians
+from being_kernel.train import ParamGroup
 
 NAMES = ("bary12", "offset", "rotation", "log_scale", "opacity_logit", "sh_dc", "sh_rest")
-#: Base learning rates (Adam). bary12 and offset decay over training (see trainer.learning_rates).
+#: Base learning rates (Adam). bary12 and offset decay over training (see method.learning_rates).
 LEARNING_RATES = {"bary12": 2e-3, "offset": 1e-4, "rotation": 1e-3, "log_scale": 5e-3, "opacity_logit": 5e-2,
                   "sh_dc": 2.5e-3, "sh_rest": 2.5e-3 / 20}
 
 
 class GaussianParams:
-    """Trainable Gaussians embedded in a mesh, with their optimizer (see the module doc)."""
+    """Trainable Gaussians embedded in a mesh (see the module doc); the harness owns the optimizer."""
 
     def __init__(self, face_ids: torch.Tensor, tensors: dict[str, torch.Tensor]) -> None:
         self.face_ids = face_ids
         self.params = {k: torch.nn.Parameter(tensors[k].contiguous()) for k in NAMES}
-        self.optimizer = torch.optim.Adam([{"params": [self.params[k]], "lr": LEARNING_RATES[k], "name": k}
-                                           for k in NAMES], eps=1e-15)
+
+    def groups(self) -> list[ParamGroup]:
+        """One optimizer group per tensor, all per-Gaussian rows."""
+        return [ParamGroup(k, self.params[k], LEARNING_RATES[k], per_row=True) for k in NAMES]
+
+    def replace_rows(self, params: dict[str, torch.nn.Parameter], face_ids: torch.Tensor) -> None:
+        """Take the tensors surgery made (name -> [N', ...]) and their triangles ``face_ids`` [N']."""
+        self.params.update(params)
+        self.face_ids = face_ids
 
     def __len__(self) -> int:
         return int(self.face_ids.shape[0])
@@ -90,52 +99,13 @@ class GaussianParams:
         """Set the base colour: rgb [N, 3] in [0, 1]."""
         self.params["sh_dc"][:, 0] = (rgb.clamp(0.02, 0.98) - 0.5) / SH_C0
 
-    @torch.no_grad()
-    def select_and_extend(self, keep: torch.Tensor, new_face_ids: torch.Tensor | None = None,
-                          new: dict[str, torch.Tensor] | None = None) -> None:
-        """Keep Gaussians ``keep`` ([N] bool or index) and append ``new`` (name -> [M, ...]) on
-        ``new_face_ids`` [M]; Adam's moments follow their Gaussians, new ones start at zero."""
-        if keep.dtype == torch.bool:
-            keep = torch.nonzero(keep).squeeze(1)
-        self.face_ids = self.face_ids[keep] if new is None else torch.cat([self.face_ids[keep], new_face_ids])
-        for group in self.optimizer.param_groups:
-            name = group["name"]
-            old = group["params"][0]
-            data = old.data[keep] if new is None else torch.cat([old.data[keep], new[name]])
-            param = torch.nn.Parameter(data.contiguous())
-            state = self.optimizer.state.pop(old, None)
-            if state is not None:
-                for key in ("exp_avg", "exp_avg_sq"):
-                    moment = state[key][keep]
-                    if new is not None:
-                        moment = torch.cat([moment, torch.zeros_like(new[name])])
-                    state[key] = moment.contiguous()
-                self.optimizer.state[param] = state
-            group["params"][0] = param
-            self.params[name] = param
-
     def state_dict(self) -> dict:
-        """Tensors and plain values only, so the checkpoint loads with ``weights_only=True``."""
-        adam = {}
-        for group in self.optimizer.param_groups:
-            st = self.optimizer.state.get(group["params"][0])
-            if st:
-                adam[group["name"]] = {"exp_avg": st["exp_avg"], "exp_avg_sq": st["exp_avg_sq"],
-                                       "step": torch.as_tensor(st["step"]).float()}
-        return {"face_ids": self.face_ids, "params": {k: v.detach() for k, v in self.params.items()}, "adam": adam,
-                "lr": {g["name"]: float(g["lr"]) for g in self.optimizer.param_groups}}
+        """Tensors only, so the checkpoint loads with ``weights_only=True``."""
+        return {"face_ids": self.face_ids, "params": {k: v.detach() for k, v in self.params.items()}}
 
     @classmethod
     def from_state_dict(cls, state: dict, device: torch.device) -> GaussianParams:
-        out = cls(state["face_ids"].to(device), {k: v.to(device) for k, v in state["params"].items()})
-        for group in out.optimizer.param_groups:
-            name = group["name"]
-            group["lr"] = state["lr"][name]
-            if name in state["adam"]:
-                st = state["adam"][name]
-                out.optimizer.state[group["params"][0]] = {"step": st["step"].cpu(), "exp_avg": st["exp_avg"].to(device),
-                                                           "exp_avg_sq": st["exp_avg_sq"].to(device)}
-        return out
+        return cls(state["face_ids"].to(device), {k: v.to(device) for k, v in state["params"].items()})
 
     @torch.no_grad()
     def export(self) -> dict[str, torch.Tensor]:

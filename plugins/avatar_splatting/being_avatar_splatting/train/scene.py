@@ -1,5 +1,6 @@
-"""What training reads once and keeps on the device: a tracked video's frames, masks, posed meshes
-and cameras, and the head model's rest mesh (for triangle areas and walking).
+"""What SplattingAvatar training reads once and keeps on the device: the tracked video's frames and
+masks (the kernel's FrameStore), posed meshes, and the head model's rest mesh (for triangle areas
+and walking).
 
 Posed vertices of every frame are computed once: the tracking is fixed during training, so
 skinning need not run per step.
@@ -15,7 +16,7 @@ import torch
 from being_kernel.datasets import TrackedVideo
 from being_kernel.head.flame import FlameModel
 from being_kernel.head.geometry import triangle_frames
-from being_kernel.cameras import Cameras
+from being_kernel.train import FrameStore
 from being_kernel.types import Motion
 
 from .walking import edge_neighbours
@@ -23,15 +24,13 @@ from .walking import edge_neighbours
 
 @dataclass
 class Scene:
-    """images [T, H, W, 3] uint8, masks [T, H, W, 1] uint8, vertices [T, V, 3] posed meshes,
-    roots [T, 3] posed root joints (neck base), cameras (T OpenCV cameras), rest_vertices [V, 3], faces [F, 3], rest_area [F],
+    """frames (images, masks, cameras of all T frames), vertices [T, V, 3] posed meshes, roots
+    [T, 3] posed root joints (neck base), rest_vertices [V, 3], faces [F, 3], rest_area [F],
     neighbours [F, 3] (walking), train / test frame indices; all on one device."""
 
-    images: torch.Tensor
-    masks: torch.Tensor
+    frames: FrameStore
     vertices: torch.Tensor
     roots: torch.Tensor
-    cameras: Cameras
     rest_vertices: torch.Tensor
     faces: torch.Tensor
     rest_area: torch.Tensor
@@ -40,16 +39,6 @@ class Scene:
     test: torch.Tensor
     motion_space: str
     shape: torch.Tensor
-
-    def views(self, idx: torch.Tensor) -> Cameras:
-        c = self.cameras
-        return Cameras(c.R[idx], c.t[idx], c.K[idx], c.width, c.height)
-
-    def targets(self, idx: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-        """Ground truth of frames ``idx`` [B] over ``background`` [B, 3] where the mask is off: [B, H, W, 3]."""
-        img = self.images[idx].float() / 255.0
-        mask = self.masks[idx].float() / 255.0
-        return img * mask + background[:, None, None, :] * (1.0 - mask)
 
 
 def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[int], None] | None = None) -> Scene:
@@ -62,17 +51,10 @@ def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[in
                  for a in range(0, len(video), 64)]
         rest = model(Motion.zeros(1, 0, space=video.motion.space, device=device), shape).vertices[0]
     faces = model.faces.to(device)
-    images, masks = [], []
-    for i in range(len(video)):
-        images.append((video.load_image(i) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8))
-        masks.append((video.load_mask(i) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8))
-        if progress is not None:
-            progress(1)
     train, test = video.split()
-    return Scene(images=torch.stack(images).to(device), masks=torch.stack(masks).to(device),
+    return Scene(frames=FrameStore.load(video, device, progress=progress),
                  vertices=torch.cat([p.vertices for p in posed]), roots=torch.cat([p.joints[:, 0] for p in posed]),
-                 cameras=video.cameras.to(device), rest_vertices=rest, faces=faces,
-                 rest_area=triangle_frames(rest[None], faces)[3][0].clamp_min(1e-12),
+                 rest_vertices=rest, faces=faces, rest_area=triangle_frames(rest[None], faces)[3][0].clamp_min(1e-12),
                  neighbours=edge_neighbours(faces), train=torch.tensor(train, dtype=torch.int64, device=device),
                  test=torch.tensor(test, dtype=torch.int64, device=device), motion_space=video.motion.space,
                  shape=video.shape.float().cpu())

@@ -1,0 +1,27 @@
+"""The dataset a trainer gets, by the kind its spec declares (``TrainerSpec.dataset``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..spec import DatasetKind
+
+
+def load_fit_data(kind: DatasetKind, path: Path, *, format: str = "auto", head_model: str | None = None,
+                  test_frames: int | None = None):  # noqa: ANN201 - a TrackedVideo for every kind so far
+    """Read the dataset at ``path`` for a trainer of dataset ``kind``; InputError saying what the
+    method needs when the dataset lacks it."""
+    from ..datasets import load_tracked_video
+
+    video = load_tracked_video(path, format=format, head_model=head_model, test_frames=test_frames)
+    if kind == "full-frame" and not getattr(video, "full_frame", False):
+        raise InputError(f"{video.root}: this method trains on full frames (person and torso masks, a background), "
+                         "but the dataset holds head crops",
+                         hint="make one with 'being make-dataset synthetic --full-frame' or 'being prepare --full-frame'")
+    if kind == "audio-motion":
+        audio = getattr(video, "audio_path", None)
+        if audio is None:
+            raise InputError(f"{video.root}: this method learns motion from speech, but the dataset has no audio track",
+                             hint="put the video's audio beside the tracking as audio.wav (docs/datasets.md)")
+    return video
