@@ -416,7 +416,7 @@ def test_insta_mesh_the_head_model_cannot_pose_is_refused(tmp_path: Path, canon:
         vertices = canon.vertices[1]
     write_obj(root / "meshes/00001.obj", vertices, canon.model.faces.numpy())
     with pytest.raises(InputError, match=r"meshes/00001.obj: head model 'demo' does not reproduce this mesh: "
-                                         r"max vertex error (\S+) m after fitting jaw, eye and eyelid") as err:
+                                         r"max vertex error (\S+) m after solving for the jaw, eye and eyelid") as err:
         load_tracked_video(root, head_model="demo")
     residual = float(str(err.value).split("max vertex error ")[1].split(" m")[0])
     assert residual > 1e-4 and "tolerance 0.0001 m" in str(err.value)
@@ -494,7 +494,7 @@ def test_unsafe_checkpoint_is_refused_not_run(tmp_path: Path, canon: Canonical, 
     Payload.marker = marker
     obj = Payload() if evil == "reduce" else Plain()
     _edit_frame(root / "checkpoint" / "00001.frame", lambda f: f.__setitem__("extra", obj))
-    with pytest.raises(InputError, match=r"(?i)00001.frame: not a loadable metrical-tracker checkpoint \(.*global"):
+    with pytest.raises(InputError, match=r"(?i)00001.frame: not a readable metrical-tracker checkpoint \(.*global"):
         load_tracked_video(root, head_model="demo")
     assert not marker.exists()
 
@@ -503,5 +503,212 @@ def test_numpy_object_arrays_are_refused(tmp_path: Path, canon: Canonical) -> No
     root = write_metrical(tmp_path / "m", canon)
     _edit_frame(root / "checkpoint" / "00000.frame",
                 lambda f: f.__setitem__("extra", np.array([Plain()], dtype=object)))
-    with pytest.raises(InputError, match=r"00000.frame: not a loadable .*ObjectDType"):
+    with pytest.raises(InputError, match=r"00000.frame: not a readable .*ObjectDType"):
         load_tracked_video(root, head_model="demo")
+
+
+# --------------------------------------------------------------------------------------------
+# The reader registry: the example reader of docs/datasets.md, registered and through an entry point
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+
+
+def example_reader():  # noqa: ANN201 - the DatasetReader the docs define
+    """The complete reader of docs/datasets.md, run from the docs' own text."""
+    text = DOCS.read_text()
+    block = text[text.index("## Reading other formats"):].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {"__name__": "being_npz"}
+    exec(compile(block, f"{DOCS}:being_npz", "exec"), namespace)  # noqa: S102 - our own documentation
+    return namespace["READER"]
+
+
+def write_npz(root: Path, c: Canonical) -> Path:
+    """The docs' example format: the canonical FLAME pose (global rotation and translation in the
+    motion) and cameras in tracking.npz, the images in images/NNNNN.png."""
+    (root / "images").mkdir(parents=True)
+    m = c.motion
+    pose = np.concatenate([m.global_rot, m.neck, m.jaw, m.eyes], axis=1)
+    np.savez(root / "tracking.npz", expression=m.expression.numpy(), pose=pose, translation=m.translation.numpy(),
+             eyelids=m.eyelids.numpy(), R=c.R, t=c.t, K=np.repeat(c.K[None], T, 0), size=np.array([W, H]))
+    for i in range(T):
+        write_png(root / "images" / f"{i:05d}.png", c.images[i])
+    return root
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - the module, with a private copy of its table
+    """The registry with the built-ins only and no installed entry points, restored afterwards."""
+    from being_kernel.datasets import registry as reg
+
+    monkeypatch.setattr(reg, "_readers", {r.name: r for r in reg._BUILTIN})
+    monkeypatch.setattr(reg, "_entry_points_loaded", True)
+    return reg
+
+
+def test_builtin_readers_are_registered(registry) -> None:
+    assert list(registry.readers()) == ["metrical", "insta", "imavatar"]
+    assert all(r.description and "\n" not in r.description for r in registry.readers().values())
+
+
+def test_a_registered_reader_is_detected_and_read(tmp_path: Path, canon: Canonical, registry) -> None:
+    root = write_npz(tmp_path / "take", canon)
+    with pytest.raises(InputError, match="not a tracked video") as err:
+        load_tracked_video(root, head_model="demo")
+    assert "metrical:" in str(err.value) and "npz" not in str(err.value)
+    with pytest.raises(InputError, match="unknown dataset format 'npz'") as err:
+        load_tracked_video(root, format="npz", head_model="demo")
+    assert err.value.hint == "use auto or one of: metrical, insta, imavatar"
+
+    reader = example_reader()
+    registry.register_reader(reader)
+    registry.register_reader(reader)  # the same reader again: nothing changes
+    assert list(registry.readers()) == ["metrical", "insta", "imavatar", "npz"]
+    for given in (root, root / "tracking.npz"):
+        video = load_tracked_video(given, head_model="demo")
+        assert video.format == "npz" and video.root == root and len(video) == T
+    assert np.abs(posed_camera_space(video) - canon.camera_space()).max() < 1e-5  # metres
+    assert torch.equal(video.load_image(2), torch.from_numpy(canon.images[2] / np.float32(255)))
+    assert load_tracked_video(root, format="npz", head_model="demo").format == "npz"
+    with pytest.raises(InputError, match="unknown dataset format") as err:
+        load_tracked_video(root, format="nerf")
+    assert err.value.hint == "use auto or one of: metrical, insta, imavatar, npz"
+
+    (root / "flame_params.json").write_text("{}")  # now IMavatar recognises it too
+    with pytest.raises(InputError, match=r"looks like several formats \(imavatar, npz\)"):
+        load_tracked_video(root)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_reader(registry.DatasetReader("npz", "another", reader.detect, reader.read))
+    with pytest.raises(TypeError):
+        registry.register_reader(reader.read)
+
+
+def test_reader_names_and_descriptions_are_checked(registry) -> None:
+    reader = example_reader()
+    for name in ("auto", "two words", ""):
+        with pytest.raises(ValueError, match="a word other than 'auto'"):
+            registry.DatasetReader(name, "x", reader.detect, reader.read)
+    with pytest.raises(ValueError, match="one non-empty line"):
+        registry.DatasetReader("npz", "two\nlines", reader.detect, reader.read)
+
+
+class FakeEntryPoint:
+    """What importlib.metadata gives for one ``being.datasets`` entry point."""
+
+    def __init__(self, name: str, load) -> None:  # noqa: ANN001 - the entry point's load()
+        self.name, self.value, self.dist, self._load = name, f"fake_pkg:{name.upper()}", None, load
+
+    def load(self):  # noqa: ANN201 - whatever the entry point names
+        return self._load()
+
+
+def test_entry_point_readers_register_and_broken_ones_are_skipped(tmp_path: Path, canon: Canonical, registry,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    reader = example_reader()
+
+    def broken():  # noqa: ANN202
+        raise ImportError("No module named 'fake_pkg'\nmore detail")
+
+    found = [FakeEntryPoint("npz", lambda: reader), FakeEntryPoint("broken", broken),
+             FakeEntryPoint("notreader", lambda: object()), FakeEntryPoint("renamed", lambda: reader),
+             FakeEntryPoint("metrical", lambda: registry.DatasetReader("metrical", "x", reader.detect, reader.read))]
+    problems = registry.load_entry_points(found)
+    assert list(registry.readers()) == ["metrical", "insta", "imavatar", "npz"]
+    assert registry.readers()["metrical"].description == registry._BUILTIN[0].description
+    by_name = {p.split("'")[1]: p for p in problems}
+    assert sorted(by_name) == ["broken", "metrical", "notreader", "renamed"]
+    assert "ImportError: No module named 'fake_pkg'" in by_name["broken"] and "more detail" not in by_name["broken"]
+    assert "is a object, not a DatasetReader" in by_name["notreader"]
+    assert "named 'renamed' but its reader 'npz'" in by_name["renamed"]
+    assert "already registered" in by_name["metrical"]
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"being: warning: {p}" for p in problems]  # one line each
+    assert all(p.endswith("-> upgrade or uninstall it") for p in problems)
+    assert load_tracked_video(write_npz(tmp_path / "take", canon), head_model="demo").format == "npz"
+
+
+def test_installed_entry_points_are_loaded_once(registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = example_reader()
+    calls = []
+
+    def fake_entry_points(group: str):  # noqa: ANN202
+        calls.append(group)
+        return [FakeEntryPoint("npz", lambda: reader)]
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    assert "npz" in registry.readers() and "npz" in registry.readers()
+    assert calls == ["being.datasets"]
+
+
+# --------------------------------------------------------------------------------------------
+# The audio track
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> np.ndarray:
+    """16-bit PCM ``samples`` [C, N] in [-1, 1] (stdlib wave); returns what a reader must decode."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(samples.shape[0])
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(pcm.T.tobytes())
+    return pcm.astype(np.float32) / 32768
+
+
+def test_the_audio_track_is_found_and_decoded(tmp_path: Path, canon: Canonical) -> None:
+    root = write_metrical(tmp_path / "m", canon)
+    video = load_tracked_video(root, head_model="demo")
+    assert video.audio_path is None and video.load_audio() is None
+
+    t = np.arange(1600) / 16000
+    stereo = np.stack([0.5 * np.sin(2 * np.pi * 440 * t), 0.25 * np.sin(2 * np.pi * 220 * t)])
+    pcm = write_wav(root / "audio.wav", stereo, 16000)
+    video = load_tracked_video(root, head_model="demo")
+    assert video.audio_path == root / "audio.wav"
+    audio = video.load_audio()
+    assert audio.sample_rate == 16000 and audio.samples.dtype == np.float32
+    np.testing.assert_allclose(audio.samples, pcm.mean(axis=0), atol=1e-6)  # mono: the channel mean
+    assert len(video.load_audio(8000).samples) == 800
+
+    named = write_wav(root / "sound" / "take.wav", stereo[:1, :800], 8000)
+    (root / "being_dataset.json").write_text(json.dumps(
+        {"format": "being-dataset", "format_version": 1, "audio": "sound/take.wav"}))
+    video = load_tracked_video(root, head_model="demo")  # the sidecar wins over audio.wav
+    assert video.audio_path == root / "sound" / "take.wav"
+    np.testing.assert_allclose(video.load_audio().samples, named[0], atol=1e-6)
+    (root / "being_dataset.json").write_text(json.dumps(
+        {"format": "being-dataset", "format_version": 1, "audio": "sound/missing.wav"}))
+    with pytest.raises(InputError, match=r"being_dataset.json: 'audio' names .*sound/missing.wav, which is missing"):
+        load_tracked_video(root, head_model="demo")
+    (root / "being_dataset.json").write_text(json.dumps({"format": "being-dataset", "format_version": 1, "audio": 3}))
+    with pytest.raises(InputError, match="'audio' must be str"):
+        load_tracked_video(root, head_model="demo")
+
+
+def test_the_source_video_is_the_audio_track_when_it_has_sound(tmp_path: Path, canon: Canonical) -> None:
+    from being_kernel.media import Mp4Writer
+
+    root = write_metrical(tmp_path / "m", canon)
+
+    def write_video(audio: np.ndarray | None, frames: int) -> None:
+        writer = Mp4Writer(root / "video.mp4", 25, (16, 16), audio, 16000 if audio is not None else None)
+        for _ in range(frames):
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+        writer.finish()
+
+    write_video(None, 5)
+    assert (root / "video.mp4").is_file()
+    assert load_tracked_video(root, head_model="demo").audio_path is None  # a video without sound
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000).astype(np.float32)
+    write_video(tone[None], 12)
+    video = load_tracked_video(root, head_model="demo")
+    assert video.audio_path == root / "video.mp4"
+    audio = video.load_audio(16000)
+    assert audio.sample_rate == 16000 and abs(audio.duration - 0.5) < 0.05
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    assert abs(np.argmax(spectrum) * 16000 / len(audio.samples) - 440) < 5  # the tone survives AAC
+    write_wav(root / "audio.wav", tone[None], 16000)
+    assert load_tracked_video(root, head_model="demo").audio_path == root / "audio.wav"  # a named file wins

@@ -19,10 +19,11 @@ import numpy as np
 from ..errors import InputError
 from ..cameras import Cameras
 from ..render.conventions import from_imavatar
-from .insta import read_json
-from .video import Tracking, check_image_files, first_image_size, stack_cameras
+from .common import SIDECAR, check_image_files, first_image_size, read_json, stack_cameras
+from .video import Tracking
 
 JSON_NAME = "flame_params.json"
+DESCRIPTION = "IMavatar: flame_params.json with image/N.png and mask/N.png"
 
 
 def _vector(container: dict, key: str, width: int, path: Path, where: str) -> np.ndarray:
@@ -41,6 +42,20 @@ def _vector(container: dict, key: str, width: int, path: Path, where: str) -> np
 def _image_path(root: Path, file_path: str) -> Path:
     p = root / file_path
     return p if p.suffix else p.with_name(p.name + ".png")  # IMavatar appends .png
+
+
+def detect(path: Path) -> Path | None:
+    """The video directory when ``path`` is one holding flame_params.json, or a JSON file of this
+    format in one (any name but INSTA's transforms*.json and Being's sidecar)."""
+    if path.is_file():
+        is_other = path.name.startswith("transforms") or path.name == SIDECAR
+        return path.parent if path.suffix == ".json" and not is_other else None
+    return path if (path / JSON_NAME).is_file() else None
+
+
+def read(root: Path, path: Path, head_model: str) -> Tracking:
+    """The registry's entry: ``path`` may name the JSON file to read instead of flame_params.json."""
+    return read_imavatar(root, path if path.is_file() and path.suffix == ".json" else None)
 
 
 def read_imavatar(root: Path, json_path: Path | None = None) -> Tracking:

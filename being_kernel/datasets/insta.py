@@ -7,15 +7,14 @@ opened 12 degrees), both with FLAME's vertices in FLAME's order.
 
 ``transform_matrix`` is the inverse of the tracker's OpenCV ``[R | t]`` (camera to world, OpenCV
 axes), so the head pose lives in the camera, as in the tracker. INSTA writes only the expression:
-jaw, eyes and eyelids are recovered by fitting the head model to each frame's mesh, the shape from
-``canonical.obj`` (``mesh_fit``), unless ``flame/jaw`` and ``flame/eyes`` (and ``flame/eyelids``,
+jaw, eyes and eyelids are recovered by posing the head model onto each frame's mesh, the shape from
+``canonical.obj`` (``pose_recovery``), unless ``flame/jaw`` and ``flame/eyes`` (and ``flame/eyelids``,
 ``flame/shape``) files give them, one per frame with the tracker's values (jaw and eyes as 6D
 rotations) written as ``flame/exp`` is. See docs/datasets.md.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,24 +25,17 @@ from ..head.flame import FlameModel
 from ..head.refs import resolve_head_model
 from ..render.conventions import from_insta
 from ..types import Motion
-from .load import fit_width
-from .mesh_fit import CANONICAL_JAW, fit_articulation, fit_shape
+from .common import check_image_files, has_alpha, pad_or_cut_width, read_json, read_txt, stack_cameras
+from .pose_recovery import CANONICAL_JAW, recover_articulation, recover_shape
 from .rotation6d import rotation_6d_to_axis_angle
-from .video import Tracking, check_image_files, has_alpha, stack_cameras
+from .video import Tracking
+
+DESCRIPTION = "INSTA: transforms*.json with images/*.png (RGBA), flame/exp/*.txt and meshes/*.obj"
+#: the files of INSTA's frame lists, any of which makes a directory an INSTA dataset
+TRANSFORMS = tuple(f"transforms{s}.json" for s in ("", "_train", "_test", "_val"))
 
 _HINT_POSE = ("write every frame's flame/jaw and flame/eyes (the tracker's 6D values, one per line, as flame/exp "
               "is written), or remove both directories to recover the poses from meshes/*.obj")
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path``; InputError naming the file if it is unreadable or not an object."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not readable JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def _frames(path: Path) -> tuple[dict, list]:
@@ -52,21 +44,6 @@ def _frames(path: Path) -> tuple[dict, list]:
     if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
         raise InputError(f"{path}: missing key 'frames' (a list of objects)")
     return doc, frames
-
-
-def read_txt(path: Path, width: int | None, hint: str | None = None) -> np.ndarray:
-    """Numbers in a text file (whitespace separated) as float64 [width] (any width if None)."""
-    if not path.is_file():
-        raise InputError(f"{path}: missing", hint=hint)
-    try:
-        values = np.loadtxt(path, dtype=np.float64, ndmin=1).reshape(-1)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a list of numbers ({exc})") from exc
-    if (width is not None and values.size != width) or values.size == 0:
-        raise InputError(f"{path}: expected {width or 'some'} values, got {values.size}")
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"{path}: not finite")
-    return values
 
 
 def _entries(root: Path) -> tuple[list[tuple[Path, dict, int, dict]], int | None]:
@@ -107,8 +84,8 @@ def _explicit_poses(root: Path, stems: list[str]) -> np.ndarray:
 
 def _recover(root: Path, ref: str, expression: np.ndarray, exp_sources: list[Path], meshes: list[Path],
              shape: np.ndarray | None, shape_source: Path) -> tuple[np.ndarray | None, Path, np.ndarray]:
-    """(shape [S] or None, where it came from, [T, 11] jaw, eyes, eyelids) fitted to the meshes by
-    head model ``ref``; the shape from canonical.obj unless given or the model has none."""
+    """(shape [S] or None, where it came from, [T, 11] jaw, eyes, eyelids) recovered from the meshes
+    with head model ``ref``; the shape from canonical.obj unless given or the model has none."""
     model = FlameModel(resolve_head_model(ref, root, where=f"{root}: head_model")).double()
     if shape is None and model.n_shape:
         shape_source = root / "canonical.obj"
@@ -118,12 +95,24 @@ def _recover(root: Path, ref: str, expression: np.ndarray, exp_sources: list[Pat
                                   f"flame/shape/{meshes[0].stem}.txt, one value per line")
         canonical = Motion.zeros(1, 0, space=model.motion_space, dtype=torch.float64)
         canonical.jaw[0] = torch.tensor(CANONICAL_JAW)
-        shape = fit_shape(model, ref, shape_source, canonical)
-    beta = fit_width(np.zeros((1, 0)) if shape is None else shape[None], model.n_shape, "shape", [shape_source], ref)
+        shape = recover_shape(model, ref, shape_source, canonical)
+    beta = pad_or_cut_width(np.zeros((1, 0)) if shape is None else shape[None], model.n_shape, "shape", [shape_source], ref)
     check_image_files(meshes, "mesh")
-    psi = fit_width(expression, model.n_expression, "expression", exp_sources, ref)
-    poses = fit_articulation(model, ref, meshes, torch.from_numpy(psi), torch.from_numpy(beta[0]))
+    psi = pad_or_cut_width(expression, model.n_expression, "expression", exp_sources, ref)
+    poses = recover_articulation(model, ref, meshes, torch.from_numpy(psi), torch.from_numpy(beta[0]))
     return shape, shape_source, poses
+
+
+def detect(path: Path) -> Path | None:
+    """The dataset directory when ``path`` is one holding transforms*.json, or such a file."""
+    if path.is_file():
+        return path.parent if path.name.startswith("transforms") and path.suffix == ".json" else None
+    return path if any((path / name).is_file() for name in TRANSFORMS) else None
+
+
+def read(root: Path, path: Path, head_model: str) -> Tracking:
+    """The registry's entry (``path`` adds nothing: the frame lists are found from ``root``)."""
+    return read_insta(root, head_model)
 
 
 def read_insta(root: Path, head_model: str) -> Tracking:

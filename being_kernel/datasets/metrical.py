@@ -7,26 +7,28 @@ camera being optimised), ``opencv`` {R [1, 3, 3], t [1, 3], K [1, 3, 3]} (alread
 convention), ``img_size`` [height, width], ``frame_id`` and ``global_step``. The tracker poses FLAME
 with identity global and neck rotations and no translation: the head pose lives in the camera.
 
-Frames are read with ``torch.load(weights_only=True)``, allowing only numpy's array
-reconstruction, so a checkpoint cannot run code. See docs/datasets.md.
+Frames are read with ``weights.safe_torch_load`` (``torch.load(weights_only=True)``), allowing in
+addition only numpy's array reconstruction, so a checkpoint cannot run code. See docs/datasets.md.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import InputError
 from ..cameras import Cameras
+from ..errors import InputError
 from ..render.conventions import from_metrical_tracker
+from ..weights import safe_torch_load
+from .common import check_image_files, has_alpha, stack_cameras
 from .rotation6d import axis_angle_to_rotation_6d, matrix_to_rotation_6d, rotation_6d_to_axis_angle
-from .video import Tracking, check_image_files, has_alpha, stack_cameras
+from .video import Tracking
 
 CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR = "checkpoint", "input", "alpha"
+DESCRIPTION = "metrical-tracker output: checkpoint/*.frame with input/*.png (and alpha/*.png masks)"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: the tracker's widths (configs/config.py: num_exp_params, num_shape_params, tex_params)
 N_EXP, N_SHAPE, N_TEX = 100, 300, 140
@@ -43,29 +45,10 @@ def _numpy_globals() -> list:
             *{type(np.dtype(c)) for c in _DTYPES}]
 
 
-def _why(exc: Exception) -> str:
-    """The line of a torch.load failure that says what was refused (torch adds advice around it)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for ln in lines:
-        if any(m in ln.lower() for m in ("global", "weightsunpickler", "can only build")):
-            ln = ln.split("WeightsUnpickler error:")[-1].split(". Please use")[0].strip()
-            if ln:
-                return ln
-    return lines[0] if lines else type(exc).__name__
-
-
 def load_frame(path: Path) -> dict:
     """One ``.frame`` file as a dict, loaded without running code from it (InputError otherwise)."""
-    safe_globals = getattr(torch.serialization, "safe_globals", None)
-    if safe_globals is None:
-        raise InputError(f"{path}: reading metrical-tracker checkpoints safely needs torch >= 2.5",
-                         hint="upgrade torch")
-    try:
-        with safe_globals(_numpy_globals()):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: not a loadable metrical-tracker checkpoint ({_why(exc)})",
-                         hint="checkpoints may hold only tensors, numpy arrays and plain values") from exc
+    payload = safe_torch_load(path, what="metrical-tracker checkpoint", safe_globals=_numpy_globals(),
+                              hint="checkpoints may hold only tensors, numpy arrays and plain values")
     if not isinstance(payload, dict):
         raise InputError(f"{path}: not a metrical-tracker checkpoint (holds a {type(payload).__name__}, not a dict)")
     return payload
@@ -135,6 +118,23 @@ def _find_image(folder: Path, stem: str) -> Path:
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
     return folder / f"{stem}.png"
+
+
+def detect(path: Path) -> Path | None:
+    """The tracker's output directory when ``path`` is one (it holds ``checkpoint/``), or its
+    ``checkpoint/`` directory, or a ``.frame`` in it."""
+    if path.is_file():
+        if path.suffix != ".frame":
+            return None
+        path = path.parent
+    if path.name == CHECKPOINT_DIR and any(path.glob("*.frame")):
+        return path.parent
+    return path if (path / CHECKPOINT_DIR).is_dir() else None
+
+
+def read(root: Path, path: Path, head_model: str) -> Tracking:
+    """The registry's entry (the checkpoints hold everything; ``path`` and the head model add nothing)."""
+    return read_metrical(root)
 
 
 def read_metrical(root: Path) -> Tracking:

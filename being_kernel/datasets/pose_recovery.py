@@ -3,13 +3,13 @@ docs/datasets.md).
 
 A tracked mesh is ``FlameModel(head)(motion, shape).vertices`` for a motion whose expression is
 known and whose global rotation, neck and translation are zero (the tracker keeps the head pose in
-the camera). What is left is recovered by fitting:
+the camera). What is left is recovered by solving for it:
 
 * **shape** from a mesh of known pose (INSTA's ``canonical.obj``): with the rotations fixed the
   skinned mesh is affine in β (the joints are linear in the shaped mesh), so β is one linear
   least-squares solve;
 * **jaw, eyes, eyelids** per frame, with β and the expression fixed: 11 parameters (3 + 3 + 3
-  axis-angle, 2 eyelid weights) fitted by Levenberg-Marquardt from zero, all frames of a chunk at
+  axis-angle, 2 eyelid weights) solved by Levenberg-Marquardt from zero, all frames of a chunk at
   once, to a sample of the vertices these parameters move, with closed-form Jacobians.
 
 Each result is checked by posing the head model with it (``FlameModel``, float64): a mesh it does
@@ -37,10 +37,10 @@ TOLERANCE = 1e-4
 #: metrical-tracker's canonical.obj: the identity with the jaw opened 12 degrees about x
 CANONICAL_JAW = (12.0 * np.pi / 180.0, 0.0, 0.0)
 N_PARAMS = 11  # jaw 3, left eye 3, right eye 3 (axis-angle), eyelids 2
-CHUNK = 32  # frames fitted together: bounds memory (the check poses CHUNK full meshes in float64)
+CHUNK = 32  # frames solved together: bounds memory (the check poses CHUNK full meshes in float64)
 MAX_ITERATIONS = 12
-SAMPLES = 128  # vertices fitted per parameter group (jaw, each eye, each eyelid)
-_CONVERGED = 1e-7  # metres: a frame fitted this well stops
+SAMPLES = 128  # vertices solved on per parameter group (jaw, each eye, each eyelid)
+_CONVERGED = 1e-7  # metres: a frame solved this well stops
 _VERTEX_LINE = re.compile(rb"^v[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)", re.MULTILINE)
 
 
@@ -70,7 +70,7 @@ def _check_vertex_count(path: Path, vertices: np.ndarray, model: FlameModel, ref
 def _refuse(path: Path, error: float, ref: str, what: str) -> InputError:
     return InputError(
         f"{path}: head model {ref!r} does not reproduce this mesh: max vertex error {error:.3g} m after "
-        f"fitting {what} (tolerance {TOLERANCE:g} m)",
+        f"solving for {what} (tolerance {TOLERANCE:g} m)",
         hint="load it with the head model it was tracked with (--head-model; metrical-tracker uses FLAME 2020 with "
              "its l_eyelid.npy / r_eyelid.npy beside the model), or provide flame/jaw, flame/eyes and flame/shape")
 
@@ -80,7 +80,7 @@ def _max_error(posed: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (posed - target).norm(dim=-1).amax(dim=-1)
 
 
-def fit_shape(model: FlameModel, ref: str, path: Path, motion: Motion) -> np.ndarray:
+def recover_shape(model: FlameModel, ref: str, path: Path, motion: Motion) -> np.ndarray:
     """β [S] float64 (S > 0) of the mesh at ``path``, posed by ``motion`` (1 frame): least squares,
     checked. ``model`` is float64, ``ref`` its reference (for messages). The mesh is affine in β, so
     unit steps give the exact basis."""
@@ -146,7 +146,7 @@ class _Articulation:
         # what each parameter group moves: jaw, left eye, right eye (skinning, correctives), each eyelid
         moves = torch.cat([(model.lbs_weights[:, 2:] != 0).T | (posedirs != 0).any(3).any(1), (lids != 0).any(2)])
         # 11 parameters need far fewer vertices than a head has: up to SAMPLES of each group's, spread
-        # by a stride (the fit is exact on any subset that pins them; the check poses every vertex)
+        # by a stride (the solution is exact on any subset that pins them; the check poses every vertex)
         picked = torch.zeros_like(moves[0])
         for group in moves:
             found = group.nonzero()[:, 0]
@@ -216,13 +216,13 @@ def _levenberg_marquardt(articulation: _Articulation, target: torch.Tensor) -> t
     return theta
 
 
-def fit_articulation(model: FlameModel, ref: str, paths: list[Path], expression: torch.Tensor,
+def recover_articulation(model: FlameModel, ref: str, paths: list[Path], expression: torch.Tensor,
                      shape: torch.Tensor) -> np.ndarray:
     """Jaw [3], left and right eye [3 + 3] axis-angle and eyelids [2] of the meshes at ``paths``
     (one per frame) as float64 [T, 11], given each frame's expression [T, E] and the shape [S];
     InputError naming the first mesh the head model does not reproduce within TOLERANCE.
 
-    ``model`` is float64, ``ref`` its reference (for messages). Frames are fitted CHUNK at a time."""
+    ``model`` is float64, ``ref`` its reference (for messages). Frames are solved CHUNK at a time."""
     if [int(p) for p in model.parents] != list(FLAME_PARENTS):
         raise InputError(f"head model {ref!r}: recovering poses from meshes needs FLAME's kinematic tree "
                          f"{FLAME_PARENTS.tolist()}, it has {model.parents.tolist()}")
@@ -246,7 +246,7 @@ def fit_articulation(model: FlameModel, ref: str, paths: list[Path], expression:
         bad = torch.nonzero(~(error <= TOLERANCE))
         if len(bad):
             i = int(bad[0, 0])
-            raise _refuse(chunk[i], float(error[i]), ref, "jaw, eye and eyelid poses to it (the expression "
+            raise _refuse(chunk[i], float(error[i]), ref, "the jaw, eye and eyelid poses (the expression "
                           "from flame/exp, no head pose: INSTA meshes keep it in the camera)")
         out.append(theta.numpy())
     return np.concatenate(out)

@@ -33,10 +33,9 @@ from ..media.images import write_png
 from ..cameras import Cameras
 from ..render.mesh import render_mesh
 from ..types import Motion
-from .load import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, fit_width
+from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, pad_or_cut_width, stack_cameras
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, frame_camera, frame_params, make_frame
 from .rotation6d import matrix_to_axis_angle
-from .video import stack_cameras
 
 FPS = 25.0
 #: a basis is active in a frame when its weight exceeds this
@@ -230,7 +229,7 @@ def _as_loaded(payloads: list[dict], names: list[Path], head: HeadModelData) -> 
     params = [frame_params(p, n) for p, n in zip(payloads, names)]
     cams = [frame_camera(p, n) for p, n in zip(payloads, names)]
     f32 = lambda key: torch.from_numpy(np.stack([p[key] for p in params])).float()  # noqa: E731
-    exp = fit_width(np.stack([p["exp"] for p in params]), head.n_expression, "expression", names, "demo")
+    exp = pad_or_cut_width(np.stack([p["exp"] for p in params]), head.n_expression, "expression", names, "demo")
     zeros = torch.zeros(len(params), 3)
     motion = Motion(torch.from_numpy(exp).float(), zeros, zeros, f32("jaw"), f32("eyes"), f32("eyelids"), zeros,
                     fps=FPS, space=head.motion_space)

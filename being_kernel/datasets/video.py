@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cameras import Cameras
 from ..errors import InputError
 from ..head.data import HeadModelData
+from ..media.audio_io import read_audio
 from ..media.images import read_image
-from ..cameras import Cameras
-from ..types import Motion
+from ..types import Audio, Motion
 
 
 @dataclass
@@ -27,6 +28,8 @@ class TrackedVideo:
     image_paths  T images; mask_paths: T masks or None (no mask: all ones)
     head_model   a head-model reference (``being_kernel.head.refs``): "demo", "flame2020", a path...
     test_frames  how many LAST frames are held out for testing
+    audio_path   the recording's sound (a file ``load_audio`` decodes), or None: the sidecar's
+                 ``audio``, else ``audio.{wav,flac,mp3,m4a}`` or an audible ``video.mp4`` in ``root``
 
     The posed mesh of frame i is ``FlameModel(video.head())(video.motion, video.shape).vertices[i]``
     and ``video.cameras`` projects it onto image i. Some formats keep the head pose in the camera
@@ -43,6 +46,7 @@ class TrackedVideo:
     head_model: str
     fps: float
     test_frames: int
+    audio_path: Path | None = None
     _head: HeadModelData | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -67,6 +71,11 @@ class TrackedVideo:
         else:
             mask = pixels.astype(np.float32).mean(axis=2, keepdims=True)
         return torch.from_numpy(mask / 255.0)
+
+    def load_audio(self, sample_rate: int | None = None) -> Audio | None:
+        """The audio track as mono float32 ``[N]`` (channels averaged) at its own rate, or resampled to
+        ``sample_rate``; None when the dataset has none. Sample 0 is the start of frame 0."""
+        return None if self.audio_path is None else read_audio(self.audio_path, sample_rate)
 
     def split(self) -> tuple[list[int], list[int]]:
         """(train indices, test indices): the last ``test_frames`` frames are the test frames."""
@@ -121,27 +130,3 @@ class Tracking:
 
     def __len__(self) -> int:
         return len(self.image_paths)
-
-
-def stack_cameras(cams: list[Cameras]) -> Cameras:
-    """One batch of the single cameras ``cams`` (all of the first one's size)."""
-    return Cameras(*(torch.cat([getattr(c, k) for c in cams]) for k in "RtK"), cams[0].width, cams[0].height)
-
-
-def check_image_files(paths: list[Path], what: str = "image") -> None:
-    """InputError naming the first of ``paths`` that is not a file."""
-    for p in paths:
-        if not p.is_file():
-            raise InputError(f"{p}: {what} missing", hint="restore the file, or re-export the dataset")
-
-
-def first_image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of the image at ``path``."""
-    check_image_files([path])
-    pixels = read_image(path)
-    return int(pixels.shape[1]), int(pixels.shape[0])
-
-
-def has_alpha(path: Path) -> bool:
-    """Whether the image at ``path`` has an alpha channel."""
-    return read_image(path).shape[2] == 4

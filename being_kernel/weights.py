@@ -1,0 +1,165 @@
+"""Finding weight files on this machine and loading checkpoints safely; nothing is downloaded.
+
+:func:`find_weights` looks, in order, at an explicit path, an environment variable, the Hugging
+Face hub cache (read offline) and any other local caches a caller names, and otherwise raises
+:class:`MissingWeights` saying which files to download, from where and where to put them. An
+explicit path or a set environment variable that lacks the files is an error, never a silent
+fall-back to another copy.
+
+:func:`safe_torch_load` is the one ``torch.load`` of the kernel and its plugins: always
+``weights_only=True`` on the CPU, so a checkpoint cannot run code, and every failure is an
+``InputError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+
+
+class MissingWeights(InputError):
+    """Weights not on this machine; ``hint`` says what to download, from where and where to put
+    it. ``detail`` is the message without the name ("no FILES in PLACES"), for callers that
+    report several lookups in one line."""
+
+    def __init__(self, message: str, hint: str | None = None, detail: str = "") -> None:
+        super().__init__(message, hint)
+        self.detail = detail or message
+
+
+def hub_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The Hugging Face hub cache as huggingface_hub resolves it: ``$HF_HUB_CACHE`` (or the older
+    ``$HUGGINGFACE_HUB_CACHE``), else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``,
+    else ``~/.cache/huggingface/hub``."""
+    env = os.environ if env is None else env
+    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if env.get(key):
+            return Path(env[key]).expanduser()
+    if env.get("HF_HOME"):
+        return Path(env["HF_HOME"]).expanduser() / "hub"
+    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def hub_snapshot(cache: Path, repo: str, files: Sequence[str]) -> Path | None:
+    """The snapshot of model repository ``repo`` ("ORG/NAME") in the hub cache ``cache`` that holds
+    all ``files``: ``models--ORG--NAME/snapshots/<revision>/``, the revision ``refs/main`` names
+    first, then the others newest first (a partial download can leave an older snapshot)."""
+    folder = cache / ("models--" + repo.replace("/", "--"))
+    snapshots = folder / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    main = folder / "refs" / "main"
+    preferred = [snapshots / main.read_text().strip()] if main.is_file() else []
+    others = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    return next((s for s in preferred + others if _holds(s, files)), None)
+
+
+def _holds(directory: Path, files: Sequence[str]) -> bool:
+    return all((directory / f).is_file() for f in files)
+
+
+def _names(files: Sequence[str]) -> str:
+    return " and ".join(files)
+
+
+def _holding(directory: Path, files: Sequence[str], name: str, label: str, how: str) -> Path:
+    """``directory`` if it holds all ``files``; a place the user named that lacks them is an error."""
+    if not directory.is_dir():
+        raise MissingWeights(f"{name}: {label}{directory}: no such file or directory", hint=how)
+    missing = [f for f in files if not (directory / f).is_file()]
+    if missing:
+        raise MissingWeights(f"{name}: {label}{directory} has no {_names(missing)}", hint=how)
+    return directory
+
+
+def find_weights(name: str, *, explicit: str | Path | None, env_var: str | None, hub_repo: str | None,
+                 files: Sequence[str], hint: str, cache_dirs: Sequence[Path] = (),
+                 env: Mapping[str, str] | None = None) -> Path:
+    """The directory that holds all ``files`` (paths relative to it) of the weights called
+    ``name`` (e.g. "ARTalk weights"; it starts every message).
+
+    Looked for, first hit wins: ``explicit`` (a directory; must hold them), the directory in
+    ``$env_var`` when that is set (must hold them), the snapshot of ``hub_repo`` in the Hugging
+    Face cache (:func:`hub_cache_dir`, read offline), then each of ``cache_dirs``. Otherwise
+    :class:`MissingWeights` whose hint says to download ``files`` (from ``hub_repo`` when given)
+    and where to put them, followed by ``hint`` (the caller's words: where else to get them,
+    how its users pass the explicit path). ``env``: the environment to read (default os.environ).
+    """
+    env = os.environ if env is None else env
+    put = f"put {_names(files)} in one directory" + (f" and set {env_var} to it" if env_var else "")
+    if hub_repo:
+        how = (f"download {_names(files)} from the Hugging Face repository {hub_repo} into its cache "
+               f"(huggingface-cli download {hub_repo}) or {put}" + (f"; {hint}" if hint else ""))
+    else:
+        how = f"{hint}; or {put}" if hint else put
+    if explicit is not None:
+        return _holding(Path(explicit).expanduser(), files, name, "", how)
+    if env_var and env.get(env_var):
+        return _holding(Path(env[env_var]).expanduser(), files, name, f"${env_var}=", how)
+    looked = [f"${env_var} (unset)"] if env_var else []
+    if hub_repo:
+        cache = hub_cache_dir(env)
+        snapshot = hub_snapshot(cache, hub_repo, files)
+        if snapshot is not None:
+            return snapshot
+        looked.append(f"the Hugging Face cache {cache}")
+    for directory in cache_dirs:
+        if _holds(directory, files):
+            return directory
+        looked.append(str(directory))
+    detail = f"no {_names(files)} in {', '.join(looked) or '(nowhere to look)'}"
+    raise MissingWeights(f"{name} not found: {detail}", hint=how, detail=detail)
+
+
+def _why(exc: Exception) -> str:
+    """The line of a torch.load failure that says what went wrong (torch wraps it in advice)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if any(m in ln.lower() for m in ("global", "weightsunpickler", "can only build")):
+            ln = ln.split("WeightsUnpickler error:")[-1].split(". Please use")[0].strip()
+            if ln:
+                return ln
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def safe_torch_load(path: str | Path, *, mmap: bool = False, what: str = "checkpoint",
+                    safe_globals: Sequence[object] = (), hint: str | None = None) -> object:
+    """``torch.load(path, weights_only=True, map_location="cpu")``: tensors, numbers, strings and
+    containers of them, nothing that runs code.
+
+    ``mmap``: memory-map the tensors (files in the old pre-zip format load without). ``what``
+    names the file in messages. ``safe_globals``: further globals the unpickler may build, as
+    ``torch.serialization.safe_globals`` takes them (e.g. numpy's array reconstruction; needs
+    torch >= 2.5). Every failure is an InputError naming the file and saying that it is not a
+    weights-only checkpoint or is corrupt; ``hint`` replaces the default advice.
+    """
+    path = Path(path)
+    hint = hint or "download the file again; a weights-only checkpoint holds only tensors and plain values"
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file", hint=hint)
+    allow = getattr(torch.serialization, "safe_globals", None)
+    if safe_globals and allow is None:
+        raise InputError(f"{path}: reading this {what} safely needs torch >= 2.5", hint="upgrade torch")
+
+    def load(with_mmap: bool) -> object:
+        if not safe_globals:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=with_mmap)
+        with allow(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=with_mmap)
+
+    try:
+        try:
+            return load(mmap)
+        except RuntimeError as exc:
+            if not mmap or "mmap" not in str(exc):
+                raise
+            return load(False)  # the pre-zip format cannot be memory-mapped
+    except Exception as exc:  # noqa: BLE001 - a corrupt or unsafe file is one user error
+        raise InputError(f"{path}: not a readable {what} ({_why(exc)}); it is not a weights-only checkpoint, "
+                         "or it is corrupt", hint=hint) from exc
