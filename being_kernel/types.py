@@ -1,4 +1,4 @@
-"""The data that flows between stages: audio, motion and frames.
+"""The data that flows between stages: audio, motion, head poses and frames.
 
 Shapes use ``T`` for frames, ``N`` for audio samples, ``E`` for expression coefficients,
 ``H``/``W`` for image height and width. Motion and frames are torch tensors (they live on the
@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+
+from .cameras import Cameras
 
 #: The pose fields of one motion frame, in FLAME layout, and their widths.
 POSE_FIELDS: dict[str, int] = {
@@ -155,6 +157,55 @@ class Placement:
     px_per_metre: float
 
 
+#: The pose fields a HeadPose carries: what moves the head and neck as a whole, and the jaw.
+HEAD_POSE_FIELDS: tuple[str, ...] = ("global_rot", "neck", "jaw", "translation")
+
+
+@dataclass(frozen=True, eq=False)
+class HeadPose:
+    """The motion of one rendered head frame and the camera it was rendered through, so a
+    compositor can move a torso with the head.
+
+    global_rot  [3]  axis-angle about the neck base (root joint)    neck [3]  axis-angle
+    jaw         [3]  axis-angle                       translation [3]  metres, head model's frame
+    (the fields of that motion frame, same layout and meaning as ``Motion``'s)
+    camera: one OpenCV camera (``len(camera) == 1``) in the head model's world whose image is the
+            frame (camera.width x camera.height = the frame's size), or None for renderers
+            without a 3-D camera (e.g. a 2-D cartoon)
+    """
+
+    global_rot: torch.Tensor
+    neck: torch.Tensor
+    jaw: torch.Tensor
+    translation: torch.Tensor
+    camera: Cameras | None
+
+    def __post_init__(self) -> None:
+        for name in HEAD_POSE_FIELDS:
+            if tuple(getattr(self, name).shape) != (3,):
+                raise ValueError(f"HeadPose.{name} must be [3], got {tuple(getattr(self, name).shape)}")
+        if self.camera is not None and (not isinstance(self.camera, Cameras) or len(self.camera) != 1):
+            raise ValueError(f"HeadPose.camera must be Cameras of one camera or None, got {self.camera!r:.80}")
+
+
+def head_poses(motion: Motion, camera: Cameras | None) -> list[HeadPose]:
+    """One HeadPose per frame of ``motion`` ([T] frames), for a renderer to attach to its frames.
+
+    camera: one camera for every frame, T cameras (camera i for frame i), or None.
+    The pose tensors are copied (one copy for all frames, on the motion's device), so later
+    in-place edits of ``motion`` do not reach the frames.
+    """
+    t = motion.num_frames
+    if camera is not None and len(camera) not in (1, t):
+        raise ValueError(f"head_poses: {len(camera)} cameras for {t} motion frames (give 1 or {t})")
+    pose = torch.cat([getattr(motion, name) for name in HEAD_POSE_FIELDS], dim=1)  # [T, 12], a copy
+    if camera is None or len(camera) == 1:
+        cams = [camera] * t
+    else:
+        cams = [camera[i] for i in range(t)]
+    return [HeadPose(*pose[i].split(3), camera=cams[i]) for i in range(t)]
+
+
 @dataclass
 class Frame:
     """One video frame.
@@ -164,6 +215,7 @@ class Frame:
     depth:  float32 [H, W] camera-space depth in metres (inf where empty), or None
     index:  frame number from 0;  pts: presentation time in seconds (index / fps)
     placement: where the head sits in ``image`` (renderers set it; compositors read it)
+    head:   the motion and camera of this head frame (renderers set it; compositors read it)
     """
 
     image: torch.Tensor
@@ -171,6 +223,7 @@ class Frame:
     pts: float
     depth: torch.Tensor | None = None
     placement: Placement | None = None
+    head: HeadPose | None = None
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -178,6 +231,9 @@ class Frame:
             raise ValueError(f"Frame.image must be [H, W, 3|4], got {tuple(self.image.shape)}")
         if self.depth is not None and tuple(self.depth.shape) != tuple(self.image.shape[:2]):
             raise ValueError(f"Frame.depth must be [H, W] = {tuple(self.image.shape[:2])}, got {tuple(self.depth.shape)}")
+        cam = self.head.camera if self.head is not None else None
+        if cam is not None and (cam.width, cam.height) != self.size:
+            raise ValueError(f"Frame.head.camera is {cam.width}x{cam.height} but the image is {self.size[0]}x{self.size[1]}")
 
     @property
     def size(self) -> tuple[int, int]:
