@@ -4,9 +4,10 @@ Per chunk of ``batch_frames`` motion frames: FLAME-layout skinning (being_kernel
 posed vertices and joints; each Gaussian follows its triangle (being_kernel.render.surface:
 barycentric foot point + normal offset, rotation in the triangle frame, scale with sqrt(area));
 all frames of the chunk are rasterized in one call (being_kernel.render.gaussians, cpu or gsplat).
-Output: premultiplied RGBA (colour over black + alpha), expected depth (inf where empty) and the
-Placement of the root joint (neck base). Every frame depends only on its own motion frame, so the
-stream is the batch call chunk by chunk.
+Output: premultiplied RGBA (colour over black + alpha), expected depth (inf where empty), the
+Placement of the root joint (neck base) and the HeadPose (the motion frame's pose and the camera
+rendered through). Every frame depends only on its own motion frame, so the stream is the batch
+call chunk by chunk.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from being_kernel.head.geometry import triangle_frames
 from being_kernel.cameras import Cameras
 from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
 from being_kernel.render.surface import MeshGaussians
-from being_kernel.types import Frame, Motion, Placement
+from being_kernel.types import Frame, Motion, Placement, head_poses
 
 from being_kernel.head.refs import resolve_head_model
 
@@ -105,13 +106,16 @@ class SplattingRenderer(FlameRenderer):
         with torch.no_grad():
             for a in range(0, motion.num_frames, step):
                 b = min(a + step, motion.num_frames)
-                cams = Cameras(cameras.R[a:b], cameras.t[a:b], cameras.K[a:b], cameras.width, cameras.height)
-                out += self._render_chunk(motion.slice(a, b), a, cams)
+                out += self._render_chunk(motion.slice(a, b), a, cameras[a:b])
         return out
 
     def _render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
+        """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""
         n = motion.num_frames
-        posed = self.model(motion.to(self.device), self.shape)
+        motion = motion.to(self.device)
+        # the frames report the camera they were rendered through: the avatar's one, or camera i
+        heads = head_poses(motion, self.cameras(1) if cams is None else cams)
+        posed = self.model(motion, self.shape)
         means, quats, scales = self.gaussians.pose(posed.vertices)
         cams = self.cameras(n) if cams is None else cams
         if self.sh is not None:
@@ -128,7 +132,7 @@ class SplattingRenderer(FlameRenderer):
         frames = []
         for i in range(n):
             place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), float(fx[i] / anchor_z[i]))
-            frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place))
+            frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place, heads[i]))
         return frames
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:

@@ -75,6 +75,28 @@ def test_placement_is_projected_root_joint(renderer: SplattingRenderer) -> None:
     assert frames[2].placement.anchor_xy == pytest.approx(frames[0].placement.anchor_xy, abs=1e-3)  # root rotation
 
 
+def test_frames_carry_their_pose_and_camera(renderer: SplattingRenderer) -> None:
+    """render: the avatar's camera, through which the placement is the projected neck base;
+    render_views: camera i for frame i."""
+    m = Motion.zeros(2, 25, space=DEMO_HEAD)
+    m.neck[1, 0], m.translation[1] = 0.2, torch.tensor([0.01, 0.02, 0.0])
+    frames = renderer.render(m)
+    joints = FlameModel(build_demo_head())(m).joints[:, :1]
+    for i, f in enumerate(frames):
+        assert torch.equal(f.head.neck, m.neck[i]) and torch.equal(f.head.translation, m.translation[i])
+        cam = f.head.camera
+        assert (cam.width, cam.height) == SIZE
+        for got, want in ((cam.R[0], renderer.R), (cam.t[0], renderer.t), (cam.K[0], renderer.K)):
+            assert torch.equal(got, want)
+        uv, _ = cam.project(joints[i : i + 1])
+        assert f.placement.anchor_xy == pytest.approx(tuple(uv[0, 0].tolist()), abs=1e-3)
+    views = renderer.render_views(m, renderer.cameras(2).resized(40, 48))
+    for i, f in enumerate(views):
+        assert f.size == (40, 48) and (f.head.camera.width, f.head.camera.height) == (40, 48)
+        assert torch.equal(f.head.camera.K[0], renderer.K * torch.tensor([0.5, 0.5, 1.0])[:, None])
+        assert torch.equal(f.head.jaw, m.jaw[i])
+
+
 def test_pose_only_motion_renders(renderer: SplattingRenderer) -> None:
     m = Motion.zeros(2, 0, space="flame2020")
     m.global_rot[1, 1] = 0.4
