@@ -6,6 +6,8 @@ give the same output, up to the stated latency; the conformance suite checks it.
 
 A plugin class is built as ``Cls(config)`` where ``config`` is an instance of its spec's pydantic
 config model; ``close()`` releases what it holds and is always called, also after errors.
+
+Kernel API 2: head frames carry their ``HeadPose`` (``Frame.head``) from renderer to compositor.
 """
 
 from __future__ import annotations
@@ -131,7 +133,12 @@ class AudioToFlame(_Plugin):
 
 
 class FlameRenderer(_Plugin):
-    """FLAME-layout motion to RGBA head frames (with placement, optional depth)."""
+    """FLAME-layout motion to RGBA head frames (with placement, head pose, optional depth).
+
+    Every frame it returns carries ``head``: a ``HeadPose`` with the pose of the motion frame it
+    shows (``types.head_poses(motion, camera)`` builds them) and the one camera it was rendered
+    through (``None`` for a renderer without a 3-D camera), so a compositor can follow the neck.
+    """
 
     @abstractmethod
     def info(self) -> FlameRendererInfo: ...
@@ -139,29 +146,40 @@ class FlameRenderer(_Plugin):
     @abstractmethod
     def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
         """Batch: one premultiplied RGBA frame ``[H, W, 4]`` per motion frame, numbered from
-        ``start_index`` with pts = index / motion.fps."""
+        ``start_index`` with pts = index / motion.fps, each with its ``placement`` and ``head``
+        (frame i: motion frame i's pose, the renderer's camera)."""
 
     @abstractmethod
     def open_stream(self) -> Stream[Motion, list[Frame]]:
-        """Streaming: push motion chunks, get frames numbered on from 0."""
+        """Streaming: push motion chunks, get frames numbered on from 0, each with its ``head``,
+        as ``render`` gives them."""
 
     def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
         """Evaluation: render motion frame i ([T] frames) through ``cameras[i]`` (T OpenCV cameras in
         the head model's world, images of cameras.width x cameras.height) instead of the renderer's
-        own camera. ``being eval`` compares these frames with a tracked video's images. Renderers
-        without a 3D camera leave this unimplemented and cannot be evaluated that way."""
+        own camera: frames numbered from 0, each with ``head`` (motion frame i's pose, camera
+        ``cameras[i]``). Through the cameras of ``render``'s frames (``frame.head.camera``) it gives
+        ``render``'s images. ``being eval`` compares these frames with a tracked video's images.
+        Renderers without a 3D camera leave this unimplemented and cannot be evaluated that way."""
         raise NotImplementedError(f"{type(self).__name__} cannot render through given cameras")
 
 
 class TorsoCompositor(_Plugin):
-    """RGBA head frames to full RGB frames: body, background, head."""
+    """RGBA head frames to full RGB frames: body, background, head.
+
+    Head frames come from a FlameRenderer: premultiplied RGBA with a ``placement`` and a ``head``
+    (``HeadPose``: global_rot, neck, jaw, translation of that frame, and the camera it was
+    rendered through), so a torso can follow the neck. ``head.camera`` may be None (a renderer
+    without a 3-D camera): a compositor must still work then, by the pose and placement alone.
+    """
 
     @abstractmethod
     def info(self) -> TorsoCompositorInfo: ...
 
     @abstractmethod
     def composite(self, heads: Sequence[Frame]) -> list[Frame]:
-        """Batch: one RGB frame ``[H, W, 3]`` per head frame, same index and pts."""
+        """Batch: one RGB frame ``[H, W, 3]`` per head frame (``heads``: RGBA frames carrying
+        ``placement`` and ``head``), same index and pts."""
 
     @abstractmethod
     def open_stream(self) -> Stream[Sequence[Frame], list[Frame]]:

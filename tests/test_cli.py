@@ -52,7 +52,7 @@ def _no_output_left(out: Path) -> None:
 
 def test_version_lists_plugin_versions() -> None:
     r = run_being("--version")
-    assert r.returncode == 0 and r.stdout.startswith("being 0.1.0 (kernel API 1)")
+    assert r.returncode == 0 and r.stdout.startswith("being 0.1.0 (kernel API 2)")
     assert "being-torso-static 0.1.0" in r.stdout
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from being_kernel.discovery import Registry
 from being_kernel.errors import PluginError
+from being_kernel.spec import KERNEL_API_VERSION
 from conftest import make_dist
 
 SPEC_MODULE = """
@@ -26,7 +27,7 @@ def on_path(monkeypatch: pytest.MonkeyPatch):
     return add
 
 
-def _avatar_dist(tmp_path: Path, name: str, api: int = 1) -> Path:
+def _avatar_dist(tmp_path: Path, name: str, api: int = KERNEL_API_VERSION) -> Path:
     return make_dist(tmp_path / name, f"being-avatar-{name}", {"being.avatar": {name: f"{name}_spec:SPEC"}},
                      {f"{name}_spec.py": SPEC_MODULE.format(impl=f"{name}_impl", api=api),
                       f"{name}_impl.py": "raise RuntimeError('heavy implementation imported')\n"})
@@ -54,12 +55,13 @@ def test_broken_plugin_is_one_record_and_others_still_work(broken_plugin, on_pat
         reg.spec("avatar", "broken")
 
 
-@pytest.mark.parametrize("api, fix", [(2, "upgrade being"), (0, "upgrade the plugin")])
+@pytest.mark.parametrize("api, fix", [(KERNEL_API_VERSION + 1, "upgrade being"), (KERNEL_API_VERSION - 1, "upgrade the plugin")])
 def test_other_api_version_is_refused_with_the_right_fix(tmp_path, on_path, api: int, fix: str) -> None:
     on_path(_avatar_dist(tmp_path, f"api{api}", api=api))
     reg = Registry.discover(env={})
     rec = next(r for r in reg.records if r.name == f"api{api}")
     assert rec.status == "incompatible" and fix in rec.hint
+    assert f"kernel API {api}, this being has API {KERNEL_API_VERSION}" in rec.error
     with pytest.raises(PluginError) as err:
         reg.spec("avatar", f"api{api}")
     assert fix in err.value.one_line()

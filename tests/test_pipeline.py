@@ -10,7 +10,7 @@ from being_kernel.errors import ContractError, StageError
 from being_kernel.pipeline import check_fit, run_pipeline
 from being_kernel.testing.fakes import FakeAudioToFlame, FakeCompositor, FakeRenderer
 from being_kernel.testing.specs import FakeAudioConfig, FakeCompositorConfig, FakeRendererConfig
-from being_kernel.types import Audio
+from being_kernel.types import HEAD_POSE_FIELDS, Audio
 
 
 def _stages(audio=None, avatar=None, torso=None):
@@ -97,6 +97,39 @@ def test_live_mode_with_a_slow_renderer_drops_but_stays_frame_exact() -> None:
     first = source[0]
     assert all(src <= max(i, first) for i, src in enumerate(source)), source
     assert source == sorted(source) and len(set(source)) < 50
+
+
+class SeeingCompositor(FakeCompositor):
+    """The fake compositor, noting the head pose of every head frame it composites, by index."""
+
+    def __init__(self, config: FakeCompositorConfig) -> None:
+        super().__init__(config)
+        self.seen: dict = {}
+
+    def composite(self, heads):
+        self.seen.update({h.index: h.head for h in heads})
+        return super().composite(heads)
+
+
+@pytest.mark.parametrize("mode", ["offline", "live"])
+def test_the_compositor_sees_each_frames_head_pose(mode: str) -> None:
+    """Through the bus (and live mode's dropping and renumbering), head frame i reaches the
+    compositor with motion frame i's pose."""
+    audio = _speech(2.0)
+    live = mode == "live"
+    audio_model, renderer, _ = _stages(avatar={"delay_s": 0.01} if live else None)
+    compositor = SeeingCompositor(FakeCompositorConfig())
+    options = dict(realtime=True, chunk_s=0.5, chunk_frames=3, queue_size=2) if live else {}
+    result = run_pipeline(audio_model, renderer, compositor, audio, ListSink(), mode=mode, **options)
+    motion = FakeAudioToFlame(FakeAudioConfig()).generate(audio)
+    if live:
+        assert sum(result.stats.dropped.values()) > 0 and 0 < len(compositor.seen) < motion.num_frames
+    else:
+        assert sorted(compositor.seen) == list(range(motion.num_frames))
+    for index, head in compositor.seen.items():
+        for name in HEAD_POSE_FIELDS:
+            torch.testing.assert_close(getattr(head, name), getattr(motion, name)[index], atol=1e-6, rtol=0)
+        assert head.camera is None  # the fake renderer has no 3-D camera
 
 
 def test_failing_plugin_stops_the_run_and_aborts_the_sink() -> None:

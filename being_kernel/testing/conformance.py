@@ -5,14 +5,17 @@
 
 ``conformance_suite(contract, name, config)`` finds the installed plugin by its entry point (so
 the registration is tested too) and returns a pytest class whose tests check the contract: the
-static description, config strictness, shapes, frame counts and numbering, streaming equal to
-batch, and teardown. Pass ``spec=`` instead of a name to test a plugin that is not installed.
+static description, config strictness, shapes, frame counts and numbering, the head pose every
+head frame carries (renderers) and accepts (compositors), rendering through given cameras (when
+a renderer implements it), streaming equal to batch, and teardown. Pass ``spec=`` instead of a
+name to test a plugin that is not installed.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,10 +23,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from ..cameras import Cameras
 from ..contracts import CONTRACTS
 from ..discovery import Registry
 from ..spec import KERNEL_API_VERSION, PluginSpec
-from ..types import Audio, Frame, Motion
+from ..types import HEAD_POSE_FIELDS, Audio, Frame, HeadPose, Motion
 from .fakes import FakeRenderer
 from .specs import FakeRendererConfig
 
@@ -52,6 +56,59 @@ def _assert_frames_equal(a: list[Frame], b: list[Frame], atol: float) -> None:
         torch.testing.assert_close(fa.image, fb.image, atol=atol, rtol=0)
 
 
+def _assert_camera(cam: Cameras, size: tuple[int, int]) -> None:
+    """One OpenCV camera whose image is ``size`` (width, height): rotation, positive focal lengths."""
+    assert len(cam) == 1, f"a head frame's camera must be one camera, got {len(cam)}"
+    assert (cam.width, cam.height) == size, f"camera image {cam.width}x{cam.height} for a {size[0]}x{size[1]} frame"
+    R, K = cam.R[0].double().cpu(), cam.K[0].double().cpu()
+    assert bool(torch.isfinite(R).all() and torch.isfinite(cam.t).all() and torch.isfinite(K).all())
+    torch.testing.assert_close(R @ R.T, torch.eye(3, dtype=R.dtype), atol=1e-4, rtol=0, msg="camera R is not a rotation")
+    assert abs(float(torch.linalg.det(R)) - 1.0) < 1e-4, "camera R is a reflection"
+    assert float(K[0, 0]) > 0 and float(K[1, 1]) > 0, "camera focal lengths must be positive"
+    torch.testing.assert_close(K[2], torch.tensor([0.0, 0.0, 1.0], dtype=K.dtype), msg="camera K's last row must be 0 0 1")
+
+
+def _assert_heads(frames: list[Frame], motion: Motion) -> None:
+    """Frame i carries motion frame i's pose and at most one camera, whose image is the frame."""
+    assert len(frames) == motion.num_frames
+    for i, f in enumerate(frames):
+        assert isinstance(f.head, HeadPose), (
+            f"frame {f.index} has no head pose: attach a HeadPose to every frame (Frame.head, kernel API 2; "
+            "being_kernel.types.head_poses builds them)")
+        for name in HEAD_POSE_FIELDS:
+            torch.testing.assert_close(getattr(f.head, name).cpu(), getattr(motion, name)[i], atol=1e-6, rtol=0,
+                                       check_dtype=False, msg=f"frame {f.index}: head.{name} is not the motion's")
+        if f.head.camera is not None:
+            _assert_camera(f.head.camera, f.size)
+
+
+def _cat_cameras(cams: list[Cameras]) -> Cameras:
+    """Cameras of one image size, as one batch."""
+    return Cameras(torch.cat([c.R for c in cams]), torch.cat([c.t for c in cams]), torch.cat([c.K for c in cams]),
+                   cams[0].width, cams[0].height)
+
+
+def _views_or_skip(plugin: Any, motion: Motion, cameras: Cameras) -> list[Frame]:
+    try:
+        return plugin.render_views(motion, cameras)
+    except NotImplementedError:
+        pytest.skip("does not render through given cameras (render_views)")
+
+
+def _own_cameras(plugin: Any, motion: Motion) -> tuple[list[Frame], Cameras]:
+    """``render``'s frames of ``motion`` and the cameras they report; skips a renderer without
+    render_views, fails one that has it but reports no camera."""
+    frames = plugin.render(motion)
+    _assert_heads(frames, motion)
+    cams = [f.head.camera for f in frames]
+    if any(c is None for c in cams):
+        w, h = plugin.info().size
+        probe = Cameras.look_at(torch.tensor([0.0, 0.0, 1.0]), torch.zeros(3), torch.tensor([0.0, 1.0, 0.0]), 20.0, w, h)
+        _views_or_skip(plugin, motion, _cat_cameras([probe] * motion.num_frames))
+        pytest.fail("render_views works, so the renderer has a 3-D camera: report it in Frame.head.camera")
+    return frames, _cat_cameras(cams)
+
+
 def _motion_for(plugin: Any, frames: int, seed: int = 0) -> Motion:
     """Small random motion in the renderer's first motion space."""
     info = plugin.info()
@@ -64,9 +121,10 @@ def _motion_for(plugin: Any, frames: int, seed: int = 0) -> Motion:
 
 
 def conformance_suite(contract: str, name: str | None = None, config: dict | None = None, *,
-                      spec: PluginSpec | None = None, atol: float = 1e-5) -> type:
+                      spec: PluginSpec | None = None, atol: float = 1e-5, views_atol: float = 1e-4) -> type:
     """A pytest test class checking plugin ``name`` of ``contract`` ("audio", "avatar", "torso")
-    built with ``config`` (a dict for its config model). ``atol``: allowed stream-vs-batch gap."""
+    built with ``config`` (a dict for its config model). ``atol``: allowed stream-vs-batch gap;
+    ``views_atol``: allowed gap between ``render`` and ``render_views`` through render's cameras."""
     if contract not in CONTRACTS:
         raise ValueError(f"contract must be one of {list(CONTRACTS)}")
     settings = dict(config or {})
@@ -164,6 +222,7 @@ def conformance_suite(contract: str, name: str | None = None, config: dict | Non
                     assert bool((f.image[..., :3] <= a + 1e-5).all()), "RGB must be premultiplied by alpha"
                     assert (f.depth is not None) == info.has_depth
                 assert max(float(f.image[..., 3].max()) for f in frames) > 0.5, "the head is not visible"
+                _assert_heads(frames, motion)
 
             def test_stream_equals_batch(self, plugin) -> None:
                 motion = _motion_for(plugin, 9, seed=3)
@@ -174,6 +233,50 @@ def conformance_suite(contract: str, name: str | None = None, config: dict | Non
                     out += stream.push(motion.slice(a, b))
                 out += stream.finish()
                 _assert_frames_equal(out, batch, atol)
+                _assert_heads(out, motion)
+
+            def test_render_views_at_given_cameras(self, plugin) -> None:
+                info = plugin.info()
+                motion = _motion_for(plugin, 4, seed=5)
+                own_frames, own = _own_cameras(plugin, motion)
+                w, h = max(8, info.size[0] * 3 // 4), max(8, info.size[1] * 3 // 4)
+                cams = own.resized(w, h)
+                # camera i moved i cm along its x axis: the scene, the neck base with it, moves by
+                # i cm x px_per_metre to the right, so the placements show which camera was used
+                dx = 0.01 * torch.arange(len(cams), dtype=torch.float64)
+                shift = torch.zeros_like(cams.t)
+                shift[:, 0] = dx.to(shift)
+                cams = Cameras(cams.R, cams.t + shift, cams.K, w, h)
+                frames = _views_or_skip(plugin, motion, cams)
+                assert [f.index for f in frames] == list(range(motion.num_frames))
+                for i, f in enumerate(frames):
+                    assert f.pts == pytest.approx(f.index / motion.fps)
+                    assert f.has_alpha and f.size == (w, h)
+                    assert float(f.image.min()) >= 0 and float(f.image.max()) <= 1 + 1e-6
+                    assert bool((f.image[..., :3] <= f.image[..., 3:] + 1e-5).all()), "RGB must be premultiplied by alpha"
+                    assert (f.depth is not None) == info.has_depth
+                    assert f.head is not None and f.head.camera is not None, "render_views frames carry their camera"
+                    for key in ("R", "t", "K"):
+                        torch.testing.assert_close(getattr(f.head.camera, key).cpu(), getattr(cams[i], key).cpu(),
+                                                   msg=f"frame {i}: head.camera.{key} is not cameras[{i}]")
+                    # the placement is the neck base projected through camera i (pinhole: exact)
+                    o, sx, sy = own_frames[i].placement, w / info.size[0], h / info.size[1]
+                    ppm = f.placement.px_per_metre
+                    assert ppm == pytest.approx(o.px_per_metre * sx, rel=1e-3), f"frame {i}: px_per_metre"
+                    expect = (o.anchor_xy[0] * sx + float(dx[i]) * ppm, o.anchor_xy[1] * sy)
+                    assert f.placement.anchor_xy == pytest.approx(expect, abs=0.05), (
+                        f"frame {i}: the neck base is not where cameras[{i}] sees it")
+                assert max(float(f.image[..., 3].max()) for f in frames) > 0.5, "the head is not visible"
+                _assert_heads(frames, motion)
+
+            def test_render_views_through_own_cameras_is_render(self, plugin) -> None:
+                motion = _motion_for(plugin, 4, seed=6)
+                frames, own = _own_cameras(plugin, motion)
+                views = _views_or_skip(plugin, motion, own)
+                assert len(views) == len(frames)
+                for v, f in zip(views, frames):
+                    torch.testing.assert_close(v.image, f.image, atol=views_atol, rtol=0,
+                                               msg=f"frame {f.index}: render_views through render's camera differs")
 
             def test_pose_only_motion(self, plugin) -> None:
                 info = plugin.info()
@@ -187,10 +290,22 @@ def conformance_suite(contract: str, name: str | None = None, config: dict | Non
         class Suite(Common):
             @pytest.fixture
             def heads(self) -> list[Frame]:
+                """Head frames as a renderer without a 3-D camera gives them: HeadPose, camera None."""
                 renderer = FakeRenderer(FakeRendererConfig(size=(96, 128)))
                 return renderer.render(_motion_for(renderer, 6, seed=4), start_index=10)
 
-            def test_batch_frames(self, plugin, heads) -> None:
+            @pytest.fixture
+            def heads_with_camera(self, heads) -> list[Frame]:
+                """The same frames as a 3-D renderer gives them: each pose with its camera."""
+                w, h = heads[0].size
+                eye = torch.tensor([0.0, 0.05, 0.6])
+                cam = Cameras.look_at(eye, torch.tensor([0.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), 25.0, w, h)
+                return [replace(f, head=replace(f.head, camera=cam)) for f in heads]
+
+            @pytest.mark.parametrize("which", ["heads", "heads_with_camera"])
+            def test_batch_frames(self, plugin, which: str, request: pytest.FixtureRequest) -> None:
+                heads: list[Frame] = request.getfixturevalue(which)
+                assert all(isinstance(h.head, HeadPose) for h in heads)
                 info = plugin.info()
                 out = plugin.composite(heads)
                 assert [f.index for f in out] == [h.index for h in heads]
@@ -199,10 +314,12 @@ def conformance_suite(contract: str, name: str | None = None, config: dict | Non
                     assert float(f.image.min()) >= 0 and float(f.image.max()) <= 1 + 1e-6
 
             def test_head_changes_the_picture(self, plugin, heads) -> None:
-                empty = Frame(torch.zeros_like(heads[0].image), 0, 0.0, placement=heads[0].placement)
+                empty = Frame(torch.zeros_like(heads[0].image), 0, 0.0, placement=heads[0].placement, head=heads[0].head)
                 assert not torch.equal(plugin.composite([empty])[0].image, plugin.composite(heads[:1])[0].image)
 
-            def test_stream_equals_batch(self, plugin, heads) -> None:
+            @pytest.mark.parametrize("which", ["heads", "heads_with_camera"])
+            def test_stream_equals_batch(self, plugin, which: str, request: pytest.FixtureRequest) -> None:
+                heads: list[Frame] = request.getfixturevalue(which)
                 batch = plugin.composite(heads)
                 stream = plugin.open_stream()
                 out = stream.push(heads[:1]) + stream.push(heads[1:4]) + stream.push(heads[4:]) + stream.finish()

@@ -11,7 +11,7 @@ import torch
 
 from ..contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseStream,
                          Stream, TorsoCompositor, TorsoCompositorInfo)
-from ..types import Audio, Frame, Motion, Placement, frames_for
+from ..types import Audio, Frame, Motion, Placement, frames_for, head_poses
 from .specs import FakeAudioConfig, FakeCompositorConfig, FakeRendererConfig
 
 
@@ -96,7 +96,8 @@ def _ellipse(x: torch.Tensor, y: torch.Tensor, cx, cy, rx, ry, px: float) -> tor
 
 class FakeRenderer(FlameRenderer):
     """A 2-D cartoon head and neck: the face moves with yaw and pitch and tilts with roll, the
-    mouth opens with the jaw, the eyes close with the eyelids. Premultiplied RGBA plus depth."""
+    mouth opens with the jaw, the eyes close with the eyelids. Premultiplied RGBA plus depth; the
+    head pose of each frame has no camera (there is no 3-D camera to report)."""
 
     config: FakeRendererConfig
 
@@ -134,7 +135,9 @@ class FakeRenderer(FlameRenderer):
         rgba = torch.cat([rgb * alpha[..., None], alpha[..., None]], dim=-1)
         depth = torch.where(alpha > 0.01, torch.ones_like(alpha), torch.full_like(alpha, float("inf")))
         place = Placement((w / 2.0, h * 0.99), px_per_metre=h * 2.0)
-        return [Frame(rgba[i], start_index + i, (start_index + i) / motion.fps, depth[i], place) for i in range(t)]
+        heads = head_poses(motion, None)
+        return [Frame(rgba[i], start_index + i, (start_index + i) / motion.fps, depth[i], place, heads[i])
+                for i in range(t)]
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:
         return _RenderStream(self)
@@ -156,7 +159,9 @@ class _RenderStream(Stream[Motion, list[Frame]]):
 
 
 class FakeCompositor(TorsoCompositor):
-    """The head pasted with its anchor at the bottom centre, over a plain colour."""
+    """The head pasted with its anchor at the bottom centre, over a plain colour. It does not move
+    with the head pose, but, as the partner renderers are tested with, it refuses head frames
+    that lack one."""
 
     config: FakeCompositorConfig
 
@@ -169,6 +174,9 @@ class FakeCompositor(TorsoCompositor):
         for head in heads:
             if head.placement is None or not head.has_alpha:
                 raise ValueError("the fake compositor needs RGBA head frames with a placement")
+            if head.head is None:
+                raise ValueError(f"head frame {head.index} has no head pose: the renderer must attach a "
+                                 "HeadPose to every frame (Frame.head, kernel API 2)")
             canvas = torch.tensor(self.config.color, device=head.image.device).expand(h, w, 3).clone()
             ax, ay = head.placement.anchor_xy
             ox, oy = round(w / 2 - ax), round(h - ay)  # head pixel (x, y) lands at (x + ox, y + oy)
