@@ -4,6 +4,9 @@ Per output frame: background colour <- background layer <- torso layer <- head, 
 "over". The head is scaled (optional) and translated so its Placement anchor lands on
 ``neck_xy * size``; below the anchor its alpha fades out over ``feather_px`` pixels. Each frame is
 composited on its own, so the stream equals the batch exactly.
+
+The head pose (``Frame.head``) is not read: the torso stays still (following the neck is the
+``warp`` compositor's job), and a frame whose renderer attached no pose is composited the same.
 """
 
 from __future__ import annotations

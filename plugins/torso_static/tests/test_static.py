@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -14,9 +15,10 @@ import pydantic
 import pytest
 import torch
 
+from being_kernel.cameras import Cameras
 from being_kernel.contracts import FramewiseStream, TorsoCompositor
 from being_kernel.errors import ConfigError
-from being_kernel.types import Frame, Placement
+from being_kernel.types import Frame, Motion, Placement, head_poses
 from being_torso_static import layers
 from being_torso_static.compositor import StaticTorso
 from being_torso_static.spec import SPEC, StaticConfig
@@ -75,8 +77,13 @@ def disc_head(
     return torch.stack([inside * rgb[0], inside * rgb[1], inside * rgb[2], inside], dim=-1)
 
 
+#: The head pose of a still, neutral motion frame, from a renderer without a 3-D camera.
+STILL = head_poses(Motion.zeros(1, 0), None)[0]
+
+
 def frame(image: torch.Tensor, anchor=(20.0, 30.0), ppm: float = 100.0, index: int = 0) -> Frame:
-    return Frame(image=image, index=index, pts=index / 25.0, placement=Placement(anchor, ppm))
+    """A head frame as a renderer gives it: premultiplied RGBA, a Placement and a HeadPose."""
+    return Frame(image=image, index=index, pts=index / 25.0, placement=Placement(anchor, ppm), head=STILL)
 
 
 def centroid(weight: torch.Tensor) -> tuple[float, float]:
@@ -297,7 +304,22 @@ def test_bad_head_frames(clear_png: str) -> None:
     with pytest.raises(ValueError, match="RGBA"):
         comp.composite([frame(torch.zeros(8, 8, 3))])
     with pytest.raises(ValueError, match="Placement"):
-        comp.composite([Frame(image=torch.zeros(8, 8, 4), index=0, pts=0.0)])
+        comp.composite([Frame(image=torch.zeros(8, 8, 4), index=0, pts=0.0, head=STILL)])
+
+
+def test_head_pose_does_not_move_the_torso() -> None:
+    """Static reads the placement, not the head pose: any pose, with a camera or without, or no
+    pose at all (a renderer that does not attach one) gives the same picture."""
+    comp = make(size=(64, 64))  # the procedural torso, which a warp compositor would move
+    still = frame(disc_head((40, 40), (20.0, 14.0), 8.0, rgb=(0.9, 0.7, 0.6)))
+    m = Motion.zeros(1, 0)
+    m.global_rot[0] = torch.tensor([0.3, -0.4, 0.2])
+    m.neck[0], m.jaw[0, 0], m.translation[0] = torch.tensor([0.1, 0.2, -0.1]), 0.3, torch.tensor([0.02, -0.01, 0.05])
+    camera = Cameras.look_at(torch.tensor([0.0, 0.0, 0.6]), torch.zeros(3), torch.tensor([0.0, 1.0, 0.0]), 25.0, 40, 40)
+    turned = replace(still, head=head_poses(m, camera)[0])
+    out = comp.composite([still, turned, replace(still, head=None)])
+    assert torch.equal(out[0].image, out[1].image) and torch.equal(out[0].image, out[2].image)
+    assert all(f.head is None for f in out)  # RGB frames: no head to describe
 
 
 def test_stream_equals_batch(rgb_mp4: str) -> None:
