@@ -445,8 +445,11 @@ def test_find_explicit(tmp_path: Path, clean_env: Path, monkeypatch) -> None:
     monkeypatch.setenv(ENV_FLAME_DIR, str(_touch(tmp_path / "env" / "generic_model.pkl").parent))
     assert find_flame_model(model) == model
     assert find_flame_model(model.parent) == model  # a folder holding the release's file
-    with pytest.raises(InputError, match="FLAME model not found at .*missing.pkl"):
+    with pytest.raises(InputError, match="missing.pkl: no such file or directory"):
         find_flame_model(tmp_path / "missing.pkl")  # never falls back to another model
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(InputError, match=r"FLAME 2020 model \(generic_model.pkl\): .*elsewhere has no generic_model.pkl"):
+        find_flame_model(tmp_path / "elsewhere")
 
 
 def test_find_env_before_cache(tmp_path: Path, clean_env: Path, monkeypatch) -> None:
@@ -454,10 +457,14 @@ def test_find_env_before_cache(tmp_path: Path, clean_env: Path, monkeypatch) -> 
     env = _touch(tmp_path / "env" / "generic_model.pkl")
     monkeypatch.setenv(ENV_FLAME_DIR, str(env.parent))
     assert find_flame_model() == env
-    monkeypatch.setenv(ENV_FLAME_DIR, str(tmp_path / "empty"))
-    assert find_flame_model() == cached  # env set but empty: go on to the cache
+    monkeypatch.setenv(ENV_FLAME_DIR, "")
+    assert find_flame_model() == cached  # set but empty counts as unset: go on to the cache
     monkeypatch.delenv(ENV_FLAME_DIR)
     assert find_flame_model() == cached
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv(ENV_FLAME_DIR, str(tmp_path / "empty"))
+    with pytest.raises(InputError, match=r"\$BEING_FLAME_DIR=.*empty has no generic_model.pkl"):
+        find_flame_model()  # a folder the user named that lacks the file: never the cached model
 
 
 def test_find_respects_xdg_cache_home(tmp_path: Path, clean_env: Path, monkeypatch) -> None:
@@ -469,12 +476,12 @@ def test_find_respects_xdg_cache_home(tmp_path: Path, clean_env: Path, monkeypat
 
 
 def test_find_error_says_how_to_get_flame(tmp_path: Path, clean_env: Path, monkeypatch) -> None:
-    monkeypatch.setenv(ENV_FLAME_DIR, str(tmp_path / "nowhere"))
     with pytest.raises(InputError) as info:
         find_flame_model()
     err = info.value
     expected_path = clean_env / ".cache" / "being" / "flame" / "generic_model.pkl"
-    assert "generic_model.pkl" in str(err) and str(tmp_path / "nowhere" / "generic_model.pkl") in str(err)
+    assert str(err) == (f"FLAME 2020 model (generic_model.pkl) not found: no generic_model.pkl in "
+                        f"${ENV_FLAME_DIR} (unset), {expected_path.parent}")
     assert "https://flame.is.tue.mpg.de" in err.hint and "registration" in err.hint
     assert str(expected_path) in err.hint and ENV_FLAME_DIR in err.hint and "FLAME 2020" in err.hint
     with pytest.raises(InputError) as info:

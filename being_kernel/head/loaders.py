@@ -7,7 +7,7 @@
 * ``save_head_model`` / ``load_head_model``: the project's own format, a directory with
   ``model.safetensors`` (arrays) and ``model.json`` (metadata), loaded without pickle at all.
 * ``find_flame_model``: explicit path, then ``$BEING_FLAME_DIR``, then the user cache, then an
-  error that says how to get FLAME.
+  error that says how to get FLAME (``weights.find_weights``; FLAME has no hub to read).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats import read_format_json
+from ..weights import find_weights
 from .data import FLAME_PARENTS, HeadModelData
 
 FLAME_URL = "https://flame.is.tue.mpg.de"
@@ -384,34 +385,22 @@ def _get_flame_hint(version: str) -> str:
     filename = FLAME_FILES.get(version, FLAME_FILES["2020"])
     release = "FLAME 2023 (the version with jaw rotation)" if version == "2023" else "FLAME 2020"
     return (f"FLAME needs a free registration at {FLAME_URL}; after signing in, download {release} and put "
-            f"{filename} at {flame_cache_dir() / filename}, or set {ENV_FLAME_DIR} to the folder that holds it")
+            f"{filename} at {flame_cache_dir() / filename}")
 
 
 def find_flame_model(explicit: str | Path | None = None, version: str = "2020") -> Path:
-    """Locate a FLAME pickle: ``explicit`` (a file, or a folder holding the release's file), then
-    ``$BEING_FLAME_DIR``, then :func:`flame_cache_dir`; otherwise ``InputError`` that says where
-    to get FLAME and where to put it. ``version``: "2020" (generic_model.pkl) or "2023" (flame2023.pkl).
+    """Locate a FLAME pickle (``weights.find_weights``): ``explicit`` (the file, or a folder holding
+    the release's file), then ``$BEING_FLAME_DIR``, then :func:`flame_cache_dir`; otherwise
+    ``InputError`` that says where to get FLAME and where to put it. A wrong explicit path or
+    ``$BEING_FLAME_DIR`` is an error, never a fall-back to another model. ``version``: "2020"
+    (generic_model.pkl) or "2023" (flame2023.pkl).
     """
     if version not in FLAME_FILES:
         raise ValueError(f"unknown FLAME version {version!r}; known: {', '.join(FLAME_FILES)}")
     filename = FLAME_FILES[version]
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        candidate = p / filename if p.is_dir() else p
-        if candidate.is_file():
-            return candidate
-        # An explicit path that is wrong is an error, never a silent fall-back to another model.
-        raise InputError(f"FLAME model not found at {candidate}", hint=_get_flame_hint(version))
-    searched = []
-    env = os.environ.get(ENV_FLAME_DIR)
-    if env:
-        candidate = Path(env).expanduser() / filename
-        if candidate.is_file():
-            return candidate
-        searched.append(f"{candidate} (from ${ENV_FLAME_DIR})")
-    candidate = flame_cache_dir() / filename
-    if candidate.is_file():
-        return candidate
-    searched.append(str(candidate))
-    raise InputError(f"FLAME {version} model ({filename}) not found; looked in: {'; '.join(searched)}",
-                     hint=_get_flame_hint(version))
+    if explicit is not None and Path(explicit).expanduser().is_file():
+        return Path(explicit).expanduser()
+    folder = find_weights(f"FLAME {version} model ({filename})", explicit=explicit, env_var=ENV_FLAME_DIR,
+                          hub_repo=None, files=[filename], hint=_get_flame_hint(version),
+                          cache_dirs=[flame_cache_dir()])
+    return folder / filename

@@ -12,8 +12,9 @@ downloaded:
 * the linear heads: the ``lpips`` package's ``weights/v0.1/alex.pth`` (``vgg.pth``), keys
   ``lin0.model.1.weight`` ... ``lin4.model.1.weight`` of shape ``[1, C, 1, 1]``.
 
-:func:`load_lpips` looks for them in ``weights_dir``, else ``$BEING_LPIPS_DIR`` then the torch hub
-cache (backbone) and the installed ``lpips`` package (heads); see docs/metrics.md.
+:func:`load_lpips` looks for both in ``weights_dir``, else in ``$BEING_LPIPS_DIR`` when it is set,
+else for the backbone in the torch hub cache and the heads in the installed ``lpips`` package
+(``weights.find_weights``); see docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InputError
+from ..weights import MissingWeights, find_weights, safe_torch_load
 
 ENV_LPIPS_DIR = "BEING_LPIPS_DIR"
 #: LPIPS v0.1 input scaling, applied after mapping [0, 1] to [-1, 1]: (x - shift) / scale per RGB channel.
@@ -35,10 +37,6 @@ SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 #: Added to the channel norm before dividing, so an all-zero feature vector stays zero.
 NORM_EPS = 1e-10
-
-
-class MissingWeights(InputError):
-    """LPIPS weights are not on this machine; the hint says what to download and where to put it."""
 
 
 @dataclass(frozen=True)
@@ -174,51 +172,39 @@ def _lpips_package_dir() -> Path | None:
 
 
 def _get_weights_hint(net: str) -> str:
+    """Where the two files come from; ``find_weights`` adds where to put them."""
     spec = _backbone(net)
     return (f"nothing is downloaded automatically: save {spec.url} (torchvision's ImageNet checkpoint) in "
-            f"{_hub_checkpoints()} and run 'pip install lpips' (it ships weights/v0.1/{net}.pth), or put "
-            f"{spec.file} and {net}.pth together in a folder named by ${ENV_LPIPS_DIR}")
+            f"{_hub_checkpoints()} and run 'pip install lpips' (it ships weights/v0.1/{net}.pth)")
 
 
 def _locate(net: str, weights_dir: str | Path | None) -> tuple[Path, Path]:
-    """(backbone checkpoint, linear heads file), or :class:`MissingWeights` saying where it looked."""
+    """(backbone checkpoint, linear heads file), or :class:`MissingWeights` saying where it looked:
+    both in ``weights_dir`` or ``$BEING_LPIPS_DIR`` when given, else each in its own cache."""
     spec = _backbone(net)
-    names = (spec.file, f"{net}.pth")
-    if weights_dir is not None:
-        folder = Path(weights_dir).expanduser()
-        missing = [n for n in names if not (folder / n).is_file()]
-        if missing:
-            # An explicit folder that lacks a file is an error, never a silent fall-back elsewhere.
-            raise MissingWeights(f"LPIPS ({net}) weights not found in {folder}: no {' and no '.join(missing)}",
-                                 hint=_get_weights_hint(net))
+    names = [spec.file, f"{net}.pth"]
+    name, hint = f"LPIPS ({net}) weights", _get_weights_hint(net)
+    if weights_dir is not None or os.environ.get(ENV_LPIPS_DIR):
+        folder = find_weights(name, explicit=weights_dir, env_var=ENV_LPIPS_DIR, hub_repo=None, files=names, hint=hint)
         return folder / names[0], folder / names[1]
-    env = os.environ.get(ENV_LPIPS_DIR)
-    env_dir = Path(env).expanduser() if env else None
-    package_dir = _lpips_package_dir()
-    found: list[Path] = []
-    searched: list[str] = []
-    for name, default_dir, default_label in ((names[0], _hub_checkpoints(), None),
-                                             (names[1], package_dir, "the lpips package, not installed")):
-        places = ([(env_dir, f"${ENV_LPIPS_DIR}={env_dir}")] if env_dir else []) + [(default_dir, default_label)]
-        hit = next((d / name for d, _ in places if d is not None and (d / name).is_file()), None)
-        if hit is None:
-            labels = [label or str(d) for d, label in places]
-            searched.append(f"{name} (looked in {', '.join(labels)})")
-        else:
-            found.append(hit)
-    if searched:
-        raise MissingWeights(f"LPIPS ({net}) weights not found: {'; '.join(searched)}", hint=_get_weights_hint(net))
+    found, missing = [], []
+    for file, cache in zip(names, (_hub_checkpoints(), _lpips_package_dir())):
+        try:
+            found.append(find_weights(name, explicit=None, env_var=None, hub_repo=None, files=[file], hint=hint,
+                                      cache_dirs=[cache] if cache else []) / file)
+        except MissingWeights as exc:
+            missing.append(exc.detail if cache else f"no {file} (the lpips package is not installed)")
+    if missing:
+        raise MissingWeights(f"{name} not found (${ENV_LPIPS_DIR} unset): {'; '.join(missing)}",
+                             hint=f"{hint}; or put {' and '.join(names)} in one directory and set {ENV_LPIPS_DIR} to it")
     return found[0], found[1]
 
 
 def _read_state(path: Path, expected: dict[str, tuple[int, ...]], ignored_prefix: str | None,
                 what: str) -> dict[str, Tensor]:
-    """Load a state dict without pickle code execution and check its keys and shapes exactly."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable checkpoint"
-        raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})",
-                         hint="download the file again") from exc
+    """Load a state dict without pickle code execution (``safe_torch_load``) and check its keys and
+    shapes exactly."""
+    state = safe_torch_load(path, what=what, hint="download the file again")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise InputError(f"{path}: not a {what} (expected a state dict of tensors)", hint="download the file again")
     missing = [k for k in expected if k not in state]
@@ -238,8 +224,8 @@ def load_lpips(net: str = "alex", *, weights_dir: str | Path | None = None,
     (gradients still flow to the images), on ``device``.
 
     ``weights_dir``: a folder holding both files (e.g. ``alexnet-owt-7be5be79.pth`` and
-    ``alex.pth``); without it, ``$BEING_LPIPS_DIR`` then the torch hub cache (backbone) and the
-    installed ``lpips`` package (heads). Raises :class:`MissingWeights` when a file is not
+    ``alex.pth``); without it, the folder in ``$BEING_LPIPS_DIR`` when that is set, else the torch
+    hub cache (backbone) and the installed ``lpips`` package (heads). Raises :class:`MissingWeights` when a file is not
     found, ``InputError`` when one has other keys or shapes than expected.
     """
     model = LPIPS(net)

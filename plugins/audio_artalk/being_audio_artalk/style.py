@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from being_kernel.errors import InputError
+from being_kernel.weights import safe_torch_load
 
 from .config import MOTION_DIM, StyleSizes
 
@@ -63,11 +64,8 @@ class StyleEncoder(nn.Module):
 
 
 def load_style_clip(path: Path, frames: int) -> torch.Tensor:
-    """A style clip file -> ``[frames, 106]`` float32 (CPU). Safe loading only (weights_only)."""
-    try:
-        clip = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InputError(f"style clip {path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    """A style clip file -> ``[frames, 106]`` float32 (CPU). Safe loading only (``safe_torch_load``)."""
+    clip = safe_torch_load(path, what="style clip", hint="a style clip is a tensor saved with torch.save")
     if not isinstance(clip, torch.Tensor) or tuple(clip.shape) != (frames, MOTION_DIM):
         got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
         raise InputError(f"style clip {path}: expected a tensor of shape ({frames}, {MOTION_DIM}), got {got}",

@@ -1,6 +1,6 @@
 """Finding and loading the published weights; never downloads.
 
-Where the weights are looked for, first hit wins:
+Where the weights are looked for, first hit wins (``being_kernel.weights.find_weights``):
 
 1. the ``weights`` config field: a directory, or the ``.pt`` file itself;
 2. the directory in ``$BEING_ARTALK_DIR``;
@@ -10,21 +10,22 @@ Where the weights are looked for, first hit wins:
    the revision named by ``refs/main`` first.
 
 A directory holds ``ARTalk_wav2vec.pt``, ``config.json`` (without one, the published sizes are
-used) and optionally ``style_motion/*.pt``. Loading is ``torch.load(..., weights_only=True)``
-(memory-mapped) into a model built on the meta device, then a strict ``load_state_dict``; keys
+used) and optionally ``style_motion/*.pt``. Loading is ``safe_torch_load`` (``weights_only=True``,
+memory-mapped) into a model built on the meta device, then a strict ``load_state_dict``; keys
 and shapes are compared first so a wrong file is reported by its first mismatches.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
 from being_kernel.errors import InputError
+from being_kernel.weights import find_weights as find_weight_files
+from being_kernel.weights import safe_torch_load
 
 from .config import ArtalkSizes
 from .model import ArtalkModel
@@ -35,10 +36,8 @@ CONFIG = "config.json"
 STYLE_DIR = "style_motion"
 ENV_DIR = "BEING_ARTALK_DIR"
 
-HOW_TO_GET = (f"download {CHECKPOINT} and {CONFIG} (and {STYLE_DIR}/*.pt for styles) from the Hugging Face "
-              f"repository {HUB_REPO} into one directory and pass --set audio.weights=DIR or set {ENV_DIR}=DIR, "
-              f"or fetch them into the Hugging Face cache with: huggingface-cli download {HUB_REPO} --include "
-              f"{CHECKPOINT} {CONFIG} '{STYLE_DIR}/*'")
+HOW_TO_GET = (f"{CONFIG} belongs beside it (and {STYLE_DIR}/*.pt, for styles); or pass the directory with "
+              f"--set audio.weights=DIR")
 
 # Names of the positional convolution's weight-norm tensors: older transformers/torch save the
 # weight_norm hook's names, newer ones the parametrisation's. Both are accepted; this one is kept.
@@ -48,75 +47,28 @@ _POS_CONV = "audio_encoder.encoder.pos_conv_embed.conv."
 
 @dataclass(frozen=True)
 class WeightFiles:
-    """Where a model's files are: the checkpoint, its config.json (None: published sizes), the
-    style clip directory (None if absent), and how they were found (for messages)."""
+    """Where a model's files are: the checkpoint, its config.json (None: published sizes) and the
+    style clip directory (None if absent)."""
 
     checkpoint: Path
     config: Path | None
     style_dir: Path | None
-    source: str
 
-
-def _in_directory(directory: Path, source: str) -> WeightFiles | None:
-    checkpoint = directory / CHECKPOINT
-    if not checkpoint.is_file():
-        return None
-    config, styles = directory / CONFIG, directory / STYLE_DIR
-    return WeightFiles(checkpoint, config if config.is_file() else None, styles if styles.is_dir() else None, source)
-
-
-def hub_cache(env: Mapping[str, str]) -> Path:
-    """The Hugging Face hub cache directory in use, as huggingface_hub resolves it."""
-    for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if env.get(key):
-            return Path(env[key]).expanduser()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
-    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
-
-
-def _in_hub_cache(cache: Path) -> WeightFiles | None:
-    repo = cache / ("models--" + HUB_REPO.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    ref = repo / "refs" / "main"
-    preferred = [snapshots / ref.read_text().strip()] if ref.is_file() else []
-    others = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for snapshot in preferred + others:
-        found = _in_directory(snapshot, f"the Hugging Face cache ({snapshot})")
-        if found is not None:
-            return found
-    return None
+    @classmethod
+    def beside(cls, checkpoint: Path) -> WeightFiles:
+        """The checkpoint with the config.json and style_motion/ of its directory, where present."""
+        config, styles = checkpoint.parent / CONFIG, checkpoint.parent / STYLE_DIR
+        return cls(checkpoint, config if config.is_file() else None, styles if styles.is_dir() else None)
 
 
 def find_weights(explicit: str | None, env: Mapping[str, str] | None = None) -> WeightFiles:
-    """Locate the weights (see the module docstring); InputError naming what to do if absent."""
-    env = os.environ if env is None else env
-    if explicit is not None:
-        path = Path(explicit).expanduser()
-        if path.is_file():
-            config, styles = path.parent / CONFIG, path.parent / STYLE_DIR
-            return WeightFiles(path, config if config.is_file() else None, styles if styles.is_dir() else None,
-                               "audio.weights")
-        if not path.is_dir():
-            raise InputError(f"audio.weights: no such file or directory: {path}", hint=HOW_TO_GET)
-        found = _in_directory(path, "audio.weights")
-        if found is None:
-            raise InputError(f"audio.weights: {path} has no {CHECKPOINT}", hint=HOW_TO_GET)
-        return found
-    if env.get(ENV_DIR):
-        path = Path(env[ENV_DIR]).expanduser()
-        found = _in_directory(path, ENV_DIR) if path.is_dir() else None
-        if found is None:
-            raise InputError(f"{ENV_DIR}={path}: no {CHECKPOINT} there", hint=HOW_TO_GET)
-        return found
-    found = _in_hub_cache(hub_cache(env))
-    if found is None:
-        raise InputError(f"ARTalk weights not found (no audio.weights, no {ENV_DIR}, nothing in the Hugging Face "
-                         f"cache {hub_cache(env)})", hint=HOW_TO_GET)
-    return found
+    """Locate the weights (see the module docstring); InputError naming what to do if absent.
+    ``env``: the environment to read (default os.environ)."""
+    if explicit is not None and Path(explicit).expanduser().is_file():
+        return WeightFiles.beside(Path(explicit).expanduser())
+    directory = find_weight_files("ARTalk weights", explicit=explicit, env_var=ENV_DIR, hub_repo=HUB_REPO,
+                                  files=[CHECKPOINT], hint=HOW_TO_GET, env=env)
+    return WeightFiles.beside(directory / CHECKPOINT)
 
 
 def canonical_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -139,17 +91,8 @@ def layout_mismatches(state: Mapping[str, torch.Tensor], expected: Mapping[str, 
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """``torch.load(path, weights_only=True)``, memory-mapped, as a flat tensor dict."""
-    try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)  # the pre-zip format
-    except Exception as exc:  # noqa: BLE001 - a corrupt or unsafe file is one user error
-        raise InputError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {exc})",
-                         hint=f"re-download {CHECKPOINT} from {HUB_REPO}") from exc
+    """The checkpoint (``safe_torch_load``, memory-mapped) as a flat tensor dict."""
+    state = safe_torch_load(path, mmap=True, what="PyTorch state dict", hint=f"re-download {CHECKPOINT} from {HUB_REPO}")
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"{path}: not a state dict of tensors")
     return canonical_keys(state)
