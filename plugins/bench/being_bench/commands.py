@@ -1,4 +1,9 @@
-"""``being bench``: run a matrix of plugin combinations on the same inputs and report them side by side."""
+"""``being bench``: run a matrix of plugin combinations on the same inputs and report them side by side.
+
+The command reaches the CLI through the kernel's ``being_cli_commands`` hook (entry point
+``being.hooks`` -> ``bench``), like any third-party command. This module is imported whenever
+``being`` starts, so it imports nothing heavy: the work is imported inside the command.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,26 @@ from typing import Optional
 
 import typer
 
-from .main import app
-from .run_cmd import _pick
+from being_kernel.hooks import hookimpl
 
 
-@app.command("bench")
+@hookimpl
+def being_cli_commands(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def _default_plugin(registry, contract: str) -> str:  # noqa: ANN001 - a Registry
+    """The plugin ``being run`` uses for ``contract`` when none is named."""
+    from being_kernel.cli.run_cmd import DEFAULTS
+
+    usable = {r.name for r in registry.of(contract) if r.ok}
+    choice = next((n for n in DEFAULTS[contract] if n in usable), DEFAULTS[contract][0])
+    if choice == "fake":
+        typer.echo(f"being: note: --{contract} defaults to the testing-kit fake; install "
+                   f"'{DEFAULTS[contract][0]}' for the real method (see 'being plugins')", err=True)
+    return choice
+
+
 def bench(
     audio: list[str] = typer.Option([], "--audio", help="AudioToFlame plugins, comma-separated or repeated; 'all' for "
                                     "every installed one. Default: what being run uses (viseme if installed)."),
@@ -23,9 +43,10 @@ def bench(
                                    "and the output video. Default: the avatar's bench sizes, else 512."),
     device: list[str] = typer.Option([], "--device", help="cpu, cuda or cuda:N, comma-separated. Default: cuda when "
                                      "there is a GPU, else cpu."),
-    clip: list[Path] = typer.Option([], "--clip", help="Speech file (repeatable). Default: every wav under "
-                                    "../shared/data/speech when present (a .segs beside it gives lip timing), else "
-                                    "5 s of generated demo speech."),
+    clips: list[Path] = typer.Option([], "--clips", "--clip", help="Speech files, or folders searched for .wav and "
+                                     ".flac (repeatable; a Festival .segs beside a clip gives lip timing). Default: the "
+                                     "paths in $BEING_BENCH_CLIPS (os.pathsep-separated), else 5 s of the kernel's "
+                                     "demo speech (no phone timing)."),
     set_: list[str] = typer.Option([], "--set", help="Plugin config, CONTRACT.FIELD=VALUE, as for being run, for "
                                    "every plugin of that contract (a plugin without the field: its cells say so)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with tables audio, avatar, torso."),
@@ -50,14 +71,15 @@ def bench(
 ) -> None:
     """Measure plugin combinations side by side on the same inputs.
 
-    The matrix: --audio x --avatar x --torso plugins x --size x --device x --clip. Each cell runs in a fresh process (its own peak memory; a crash
-    costs only that cell) and reports: motion real-time factor; render, composite and end-to-end
-    frames per second, without and with H.264 encoding; streaming first-frame and per-chunk
-    latency, keeping up and drift; peak RSS and GPU memory; lip timing against a clip's .segs
-    (bilabial closure, vowel opening); and with --data an avatar's PSNR, SSIM and LPIPS. A cell
-    that cannot run (plugin missing, no CUDA, motion spaces that do not fit, missing weights) and
-    every figure that cannot be measured carry the reason. Writes OUT/bench.json (format
-    being-bench 1), OUT/bench.md and, with matplotlib, OUT/throughput.png and OUT/latency.png.
+    The matrix: --audio x --avatar x --torso plugins x --size x --device x --clips. Each cell runs
+    in a fresh process (its own peak memory; a crash costs only that cell) and reports: motion
+    real-time factor; render, composite and end-to-end frames per second, without and with H.264
+    encoding; streaming first-frame and per-chunk latency, keeping up and drift; peak RSS and GPU
+    memory; lip timing against a clip's .segs (bilabial closure, vowel opening) for any motion
+    space whose head model has lips; and with --data an avatar's PSNR, SSIM and LPIPS. A cell that
+    cannot run (plugin missing, no CUDA, motion spaces that do not fit, missing weights) and every
+    figure that cannot be measured carry the reason. Writes OUT/bench.json (format being-bench 1),
+    OUT/bench.md, OUT/throughput.png and OUT/latency.png.
 
     Example: being bench --audio viseme,fake --avatar splatting --torso static --size 256,512 --device cpu
     """
@@ -65,20 +87,21 @@ def bench(
 
     from being_kernel import __version__
     from being_kernel import config as cfg
-    from being_bench.machine import load_average, machine_info
-    from being_bench.matrix import check_device, clips_from, parse_size, plan_cells, split_list
-    from being_bench.report import write_report
-    from being_bench.runner import run_cells
-    from being_bench.schema import BenchRun, Cell, Settings
     from being_kernel.discovery import Registry
 
+    from .clips import find_clips
+    from .machine import load_average, machine_info
+    from .matrix import check_device, parse_size, plan_cells, split_list
+    from .report import write_report
+    from .runner import run_cells
+    from .schema import BenchRun, Cell, Settings
+
     registry = Registry.discover()
-    names = {c: split_list(opt) or [_pick(registry, c, None)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
+    names = {c: split_list(opt) or [_default_plugin(registry, c)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
     sizes = [parse_size(s) for s in split_list(size)]
     devices = [check_device(d) for d in split_list(device)] or ["cuda" if torch.cuda.is_available() else "cpu"]
     values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
-    clips = clips_from(clip)
-    plans = plan_cells(registry, names, sizes, devices, clips, values, warmup,
+    plans = plan_cells(registry, names, sizes, devices, find_clips(clips), values, warmup,
                        torch.cuda.device_count() if torch.cuda.is_available() else 0)
     settings = Settings(repeats=repeats, warmup=warmup, chunk_frames=chunk_frames, chunk_s=chunk_ms / 1000.0,
                         stream_seconds=stream_seconds, realtime=realtime, crf=crf,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from being_kernel.errors import BeingError
+
 from .schema import FIGURES, Figure
 from .timing import Stats
 

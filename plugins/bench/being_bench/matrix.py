@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import re
 from itertools import product
-from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from being_kernel.config import merge
 from being_kernel.discovery import Registry
-from being_kernel.errors import BeingError, ConfigError, InputError
+from being_kernel.errors import BeingError, ConfigError
 from being_kernel.spec import PluginSpec
+
 from .schema import Clip
 
-#: Where ``being bench`` looks for clips when none is given: the repository's ../shared/data/speech.
-SHARED_SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "speech"
-#: Length of the generated demo speech used when there is no clip at all.
-DEMO_CLIP_S = 5.0
 #: The image size of a cell when neither --size nor the avatar's bench settings give one.
 DEFAULT_SIZE = (512, 512)
 CONTRACTS = ("audio", "avatar", "torso")
@@ -69,26 +65,6 @@ def check_device(name: str) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
         raise ConfigError(f"--device {name!r}: expected cpu, cuda or cuda:N")
     return name
-
-
-def clips_from(paths: list[Path], demo_seconds: float = DEMO_CLIP_S) -> list[Clip]:
-    """The clips to run: ``paths``; else every wav under ../shared/data/speech; else demo speech.
-
-    A clip's phone timing is the ``.segs`` file beside it, when there is one."""
-    if not paths and SHARED_SPEECH.is_dir():
-        paths = sorted(SHARED_SPEECH.rglob("*.wav"))
-    if not paths:
-        return [Clip(name="demo_speech", path=None, duration_s=demo_seconds)]
-    for p in paths:
-        if not p.is_file():
-            raise InputError(f"--clip {p}: no such file", "give an audio file (wav, flac, ogg, mp3)")
-    stems = [p.stem for p in paths]
-    clips = []
-    for p in paths:
-        name = p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}"
-        segs = p.with_suffix(".segs")
-        clips.append(Clip(name=name, path=str(p.resolve()), segs=str(segs.resolve()) if segs.is_file() else None))
-    return clips
 
 
 def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from being_kernel.contracts import AudioToFlame, FlameRenderer, TorsoCompositor
 from being_kernel.discovery import Registry, build_plugin
 from being_kernel.errors import BeingError
 from being_kernel.media import Mp4Writer, demo_speech, read_audio_channels, resample
-from being_kernel.pipeline import Fit, check_fit, close_all, pose_only, run_pipeline
+from being_kernel.pipeline import StageCheck, check_stages, close_all, pose_only, run_pipeline
 from being_kernel.types import Audio, Frame, Motion
+
+from .clips import DEMO_CLIP_S
 from .figures import all_missing, measured, missing, one_line, single
-from .matrix import CONTRACTS, DEMO_CLIP_S, CellPlan
+from .matrix import CONTRACTS, CellPlan
 from .memory import peak_gpu_mb, peak_rss_mb, reset_gpu_peak, rss_mb
 from .quality import AVATAR_FIGURES, lip_figures
 from .schema import FIGURES, Cell, Figure, Settings
@@ -83,8 +85,8 @@ def _attempt(names: tuple[str, ...], fn: Callable[[], Figures]) -> Figures:
 
 class _Measure:
     def __init__(self, plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor,
-                 fit: Fit, clip: ClipAudio) -> None:
-        self.plan, self.settings, self.a, self.r, self.t, self.fit, self.clip = plan, settings, a, r, t, fit, clip
+                 check: StageCheck, clip: ClipAudio) -> None:
+        self.plan, self.settings, self.a, self.r, self.t, self.check, self.clip = plan, settings, a, r, t, check, clip
         self.device = torch.device(plan.device)
         self.timer = Timer(self.device)
         self.motion: Motion | None = None
@@ -101,7 +103,7 @@ class _Measure:
     def render(self) -> Figures:
         if self.motion is None:
             return all_missing("no motion: motion generation failed", ("render_fps",))
-        motion = pose_only(self.motion) if self.fit.pose_only else self.motion
+        motion = pose_only(self.motion) if self.check.pose_only else self.motion
         times, self.frames = self._repeat(lambda: self.r.render(motion))
         return {"render_fps": measured([motion.num_frames / s for s in times], "frames/s",
                                        note=f"{motion.num_frames} frames per run")}
@@ -116,7 +118,7 @@ class _Measure:
 
     def _pipeline(self, sink_factory: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
-            return run_pipeline(self.a, self.r, self.t, self.clip.mono, sink_factory(), mode="offline", fit=self.fit,
+            return run_pipeline(self.a, self.r, self.t, self.clip.mono, sink_factory(), mode="offline", check=self.check,
                                 chunk_frames=self.settings.chunk_frames)
         return run
 
@@ -143,7 +145,7 @@ class _Measure:
 
     def stream(self) -> Figures:
         s, realtime = self.settings, self.settings.realtime
-        run = lambda audio: stream_run(self.a, self.r, self.t, self.fit, audio, s.chunk_s, realtime)  # noqa: E731
+        run = lambda audio: stream_run(self.a, self.r, self.t, self.check, audio, s.chunk_s, realtime)  # noqa: E731
         short = tiled(self.clip.mono, self.a.info().latency_s + 1.0)  # enough audio for the first frames
         for _ in range(self.plan.warmup):
             run(short)
@@ -186,11 +188,11 @@ def _size_warnings(plan: CellPlan, r: FlameRenderer, t: TorsoCompositor) -> list
     return out
 
 
-def _info(plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor, fit: Fit,
+def _info(plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor, check: StageCheck,
           clip: ClipAudio) -> dict[str, Any]:
     ai, ri, ti = a.info(), r.info(), t.info()
     return {"motion_space": ai.motion_space, "fps": ai.fps, "sample_rate": ai.sample_rate, "audio_latency_s": ai.latency_s,
-            "render_size": list(ri.size), "output_size": list(ti.size), "pose_only": fit.pose_only,
+            "render_size": list(ri.size), "output_size": list(ti.size), "pose_only": check.pose_only,
             "renderer_latency_frames": ri.latency_frames, "compositor_latency_frames": ti.latency_frames,
             "frames": clip.mono.num_frames(ai.fps), "warmup": plan.warmup, "repeats": settings.repeats,
             "torch_threads": torch.get_num_threads()}
@@ -207,7 +209,7 @@ def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
             spec = registry.spec(contract, name)
             plugins[contract] = build_plugin(spec, cfg.build(spec.config, contract, plan.values.get(contract, {})), contract, name)
         a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
-        fit = check_fit(a, r, t, names, suggest=registry.providers)
+        check = check_stages(a, r, t, names, suggest=registry.providers)
         clip = load_clip(plan, a.info().sample_rate)
     except BeingError as exc:
         _close(plugins)
@@ -216,9 +218,9 @@ def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
         _close(plugins)
         return _not_run(plan, "failed", f"set-up failed: {one_line(exc)}")
     try:
-        m = _Measure(plan, settings, a, r, t, fit, clip)
+        m = _Measure(plan, settings, a, r, t, check, clip)
         figures = _measure_all(m, plan, settings, after_imports)
-        info, warnings = _info(plan, settings, a, r, t, fit, clip), fit.warnings + _size_warnings(plan, r, t)
+        info, warnings = _info(plan, settings, a, r, t, check, clip), check.warnings + _size_warnings(plan, r, t)
         configs = {c: p.config.model_dump(mode="json") for c, p in plugins.items()}
     finally:
         problem = _close(plugins)

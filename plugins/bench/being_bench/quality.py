@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from being_kernel.metrics.lipsync import bilabial_closure, lip_gap, read_segs, vowel_opening
-from being_kernel.types import DEMO_HEAD, Motion
+from being_kernel.errors import InputError
+from being_kernel.metrics.lipsync import bilabial_closure, head_for_motion_space, lip_gap, read_segs, vowel_opening
+from being_kernel.types import Motion
+
 from .figures import all_missing, missing, one_line, single
 from .schema import Figure
 
@@ -16,16 +18,24 @@ AVATAR_FIGURES = ("avatar_psnr", "avatar_ssim", "avatar_lpips")
 
 
 def lip_figures(motion: Motion | None, segs: str | None) -> dict[str, Figure]:
-    """Bilabial closure and its control, vowel opening, of ``motion`` against the .segs file."""
+    """Bilabial closure and its control, vowel opening, of ``motion`` against the .segs file, on
+    the head model of the motion's space (the demo head, or the user's FLAME file)."""
     if segs is None:
         return all_missing("the clip has no .segs phone timing", LIP_FIGURES)
     if motion is None:
         return all_missing("no motion: motion generation failed", LIP_FIGURES)
-    if motion.space != DEMO_HEAD:  # the only space whose head model (and lip seam) the kernel has
-        return all_missing(f"no head model for motion space {motion.space}", LIP_FIGURES)
-    gap, phones = lip_gap(motion), read_segs(segs)
+    try:
+        head = head_for_motion_space(motion.space)
+    except InputError as exc:  # an unknown space, or a FLAME file that is not there: the reason says which
+        return all_missing(exc.one_line(), LIP_FIGURES)
+    try:
+        gap = lip_gap(motion, head)
+    except ValueError as exc:  # no mouth opening to find, or expressions wider than the head model's
+        return all_missing(f"head model '{head.name}' of motion space {motion.space}: {exc}", LIP_FIGURES)
+    phones = read_segs(segs)
     out = {}
-    for name, score, what in (("bilabial_closure", bilabial_closure, "p/b/m"), ("vowel_opening", vowel_opening, "vowels")):
+    for name, score, what in (("bilabial_closure", bilabial_closure, "p/b/m"),
+                              ("vowel_opening", vowel_opening, "vowels")):
         hit, total = score(gap, motion.fps, phones)
         out[name] = (single(hit / total, "fraction", n=total, note=f"{hit}/{total} {what}") if total
                      else missing(name, f"no {what} in the clip's .segs"))
@@ -35,7 +45,7 @@ def lip_figures(motion: Motion | None, segs: str | None) -> dict[str, Figure]:
 def avatar_figures(avatar: str, config: dict[str, Any], data: Path, device: str) -> dict[str, Figure]:
     """PSNR, SSIM and LPIPS of the avatar on the held-out frames of ``data``."""
     try:
-        from being_kernel.evaluate import evaluate_avatar
+        from being_kernel.evaluation import evaluate_avatar
     except ImportError:
         return all_missing("being eval not available", AVATAR_FIGURES)
     try:

@@ -29,7 +29,7 @@ def run_job(job: dict, stem: Path, timeout_s: float) -> tuple[dict | None, str |
     job_path, result_path, log_path = (stem.with_name(stem.name + ext) for ext in (".job.json", ".result.json", ".log"))
     job_path.write_text(json.dumps(job))
     result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "being_kernel.bench.worker", str(job_path), str(result_path)]
+    cmd = [sys.executable, "-m", "being_bench.worker", str(job_path), str(result_path)]
     try:
         with log_path.open("w") as log:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout_s)

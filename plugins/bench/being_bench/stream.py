@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, FlameRenderer, Stream, TorsoCompositor, TorsoCompositorInfo
-from being_kernel.media.video_writer import _to_rgb24
-from being_kernel.pipeline import Fit, run_pipeline
+from being_kernel.pipeline import StageCheck, run_pipeline
 from being_kernel.types import Audio, Frame, Motion
 
 #: Unpaced runs wait at most this long for a chunk's frames before pushing the next one anyway
@@ -178,6 +177,14 @@ class _CompositorTap(TorsoCompositor):
         return _PtsStreamTap(self.inner.open_stream(), self.trace)
 
 
+def host_rgb24(image: torch.Tensor) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` in host memory from a float RGB frame in [0, 1] (or uint8), converted on
+    the frame's device the way ``being_kernel.media.Mp4Writer`` converts a frame before encoding."""
+    if image.is_floating_point():
+        image = torch.nan_to_num(image.detach(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return np.ascontiguousarray(image.cpu().numpy())
+
+
 class HostSink:
     """A pipeline sink that takes each frame into host memory as uint8 RGB, converted as the MP4
     writer converts it before encoding (so "without encoding" differs from "with" by the encoder
@@ -187,7 +194,7 @@ class HostSink:
         self.on_frame = on_frame
 
     def write(self, image: torch.Tensor) -> None:
-        _to_rgb24(image, int(image.shape[0]), int(image.shape[1]))
+        host_rgb24(image)
         if self.on_frame is not None:
             self.on_frame(time.perf_counter())
 
@@ -198,7 +205,7 @@ class HostSink:
         pass
 
 
-def stream_run(audio_plugin: AudioToFlame, renderer: FlameRenderer, compositor: TorsoCompositor, fit: Fit,
+def stream_run(audio_plugin: AudioToFlame, renderer: FlameRenderer, compositor: TorsoCompositor, check: StageCheck,
                audio: Audio, chunk_s: float, realtime: bool) -> StreamTrace:
     """One streaming run of ``audio`` through the live pipeline; see the module doc."""
     info = audio_plugin.info()
@@ -206,6 +213,6 @@ def stream_run(audio_plugin: AudioToFlame, renderer: FlameRenderer, compositor: 
     held = renderer.info().latency_frames + compositor.info().latency_frames
     probe = _Probe(trace, gate=not realtime, held_frames=held)
     result = run_pipeline(_AudioTap(audio_plugin, probe), renderer, _CompositorTap(compositor, trace), audio,
-                          HostSink(probe.out), mode="live", fit=fit, chunk_s=chunk_s, realtime=realtime)
+                          HostSink(probe.out), mode="live", check=check, chunk_s=chunk_s, realtime=realtime)
     trace.dropped = sum(result.stats.dropped.values())
     return trace

@@ -1,4 +1,4 @@
-"""The process a bench job runs in: ``python -m being_kernel.bench.worker JOB.json RESULT.json``.
+"""The process a bench job runs in: ``python -m being_bench.worker JOB.json RESULT.json``.
 
 One process per cell, so that each cell's peak memory is its own (``ru_maxrss`` cannot be reset)
 and a crash costs only that cell. Jobs: ``{"kind": "cell", "plan": CellPlan, "settings": Settings}``

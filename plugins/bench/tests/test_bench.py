@@ -7,6 +7,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,22 +18,28 @@ import pytest
 import soundfile as sf
 import torch
 
-from being_kernel.bench.matrix import CellPlan, parse_size, plan_cells
-from being_kernel.bench.quality import lip_figures
-from being_kernel.bench.schema import FIGURES, BenchRun, Cell, Clip, Figure
-from being_kernel.bench.stream import StreamTrace
-from being_kernel.bench.timing import Stats, Timer
+from being_bench.matrix import CellPlan, parse_size, plan_cells
+from being_bench.quality import lip_figures
+from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Figure
+from being_bench.stream import StreamTrace
+from being_bench.timing import Stats, Timer
 from being_kernel.discovery import PluginRecord, Registry
 from being_kernel.head.demo_head import build_demo_head
 from being_kernel.media import demo_speech
 from being_kernel.spec import BenchSettings
 from being_kernel.testing import specs as fake_specs
-from being_kernel.types import DEMO_HEAD, Motion
-from conftest import run_being
+from being_kernel.types import DEMO_HEAD, FLAME_2020, Motion
 
 DEMO_CLIP = Clip(name="demo_speech", path=None, duration_s=1.0)
 TIMED = ("motion_rtf", "render_fps", "composite_fps", "e2e_fps_no_encode", "e2e_fps_encode",
          "stream_first_frame_latency_ms")
+
+
+def run_being(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The installed ``being`` CLI in a subprocess, with no BEING_* variable but those of ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BEING_")} | (env or {})
+    cmd = [sys.executable, "-c", "from being_kernel.cli.main import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
 def _clip(folder: Path, seconds: float = 1.0) -> Path:
@@ -66,7 +76,7 @@ def test_tiny_matrix_through_the_cli(tmp_path: Path) -> None:
     assert ok.figures["stream_dropped_frames"].value == 0
     assert ok.figures["stream_lag_drift_ms"].reason.startswith("needs --realtime")
     assert ok.figures["peak_gpu_mb"].value is None and ok.figures["peak_rss_mb"].value > 0
-    assert ok.figures["bilabial_closure"].reason == "no head model for motion space being-fake"
+    assert ok.figures["bilabial_closure"].reason.startswith("no head model for motion space being-fake")
     assert ok.figures["avatar_psnr"].reason.startswith("no --data given")
     assert ok.config["avatar"]["size"] == [64, 64] and ok.config["torso"]["size"] == [64, 64]
 
@@ -197,7 +207,86 @@ def test_lip_figures_on_the_demo_head(tmp_path: Path) -> None:
     agape.jaw[:, 0] = 0.3
     figures = lip_figures(agape, str(segs))
     assert figures["bilabial_closure"].value == 0.0 and figures["vowel_opening"].value == 1.0
-    assert lip_figures(Motion.zeros(25, 0, space="flame2020"), str(segs))["vowel_opening"].reason == \
-        "no head model for motion space flame2020"
+    assert lip_figures(Motion.zeros(25, 0, space="being-fake"), str(segs))["vowel_opening"].reason.startswith(
+        "no head model for motion space being-fake")
     assert lip_figures(shut, None)["bilabial_closure"].reason == "the clip has no .segs phone timing"
     assert np.isfinite([f.value for f in lip_figures(shut, str(segs)).values()]).all()
+
+
+def write_flame_stand_in(folder: Path) -> Path:
+    """``folder/generic_model.pkl`` in the official FLAME layout, made from the demo head with its
+    mouth cavity, teeth and tongue taken out: a FLAME-like mesh whose mouth is a hole (its lower lip
+    skinned to the jaw) and that names no region, so its lip seam can only come from the topology."""
+    head = build_demo_head()
+    faces = head.faces[~np.isin(head.faces, head.regions["mouth_interior"]).any(axis=1)]
+    v = head.num_vertices
+    arrays = {"v_template": head.v_template, "f": faces.astype(np.uint32),
+              "shapedirs": np.concatenate([np.zeros((v, 3, 300), np.float32), head.exprdirs], axis=2),
+              "posedirs": head.posedirs, "J_regressor": head.j_regressor, "weights": head.lbs_weights,
+              "kintree_table": np.array([[2**32 - 1, 0, 1, 1, 1], [0, 1, 2, 3, 4]], np.int64)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "generic_model.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=4))
+    return path
+
+
+@pytest.fixture
+def no_flame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An environment without FLAME: no $BEING_FLAME_DIR, an empty user cache."""
+    monkeypatch.delenv("BEING_FLAME_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def _user_flame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, str]:
+    """The stand-in FLAME 2020 file where $BEING_FLAME_DIR says; the environment that finds it."""
+    write_flame_stand_in(tmp_path / "flame")
+    monkeypatch.setenv("BEING_FLAME_DIR", str(tmp_path / "flame"))
+    return env | {"BEING_FLAME_DIR": str(tmp_path / "flame")}
+
+
+def test_flame_lip_figures_say_what_to_download_when_flame_is_missing(tmp_path: Path, no_flame) -> None:
+    segs = tmp_path / "x.segs"
+    segs.write_text("0.2 100 pau\n0.4 100 m\n0.6 100 aa\n")
+    reason = lip_figures(Motion.zeros(25, 100, space=FLAME_2020), str(segs))["bilabial_closure"].reason
+    assert reason.startswith("no head model for motion space flame2020: FLAME 2020 model (generic_model.pkl)")
+    assert "https://flame.is.tue.mpg.de" in reason  # where to get it
+
+
+def test_flame_lip_figures_from_the_users_flame_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_flame) -> None:
+    _user_flame(tmp_path, monkeypatch, no_flame)
+    segs = tmp_path / "x.segs"
+    segs.write_text("0.2 100 pau\n0.4 100 m\n0.6 100 aa\n0.8 100 b\n")
+    shut = Motion.zeros(25, 0, space=FLAME_2020)
+    figures = lip_figures(shut, str(segs))
+    assert figures["bilabial_closure"].note == "2/2 p/b/m" and figures["vowel_opening"].note == "0/1 vowels"
+    agape = Motion.zeros(25, 0, space=FLAME_2020)
+    agape.jaw[:, 0] = 0.3
+    figures = lip_figures(agape, str(segs))
+    assert figures["bilabial_closure"].note == "0/2 p/b/m" and figures["vowel_opening"].note == "1/1 vowels"
+    wide = lip_figures(Motion.zeros(25, 400, space=FLAME_2020), str(segs))["bilabial_closure"].reason
+    assert wide.startswith("head model 'generic_model' of motion space flame2020:") and "400" in wide
+
+
+def test_flame_lip_figures_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_flame) -> None:
+    """The fake audio model, claiming FLAME 2020 motion, opens the jaw with loudness: a clip that is
+    silent on its p and loud on its vowels closes the one and opens the others, measured in the
+    cell's own process on the FLAME file found through $BEING_FLAME_DIR; the clip's folder comes
+    from $BEING_BENCH_CLIPS."""
+    env = _user_flame(tmp_path, monkeypatch, no_flame)
+    rate = 16000
+    t = np.arange(rate) / rate
+    loud = ((t >= 0.30) & (t < 0.45)) | ((t >= 0.55) & (t < 0.70))
+    clip = tmp_path / "clips" / "tone.wav"
+    clip.parent.mkdir()
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 220 * t) * loud).astype(np.float32), rate)
+    clip.with_suffix(".segs").write_text("#\n0.30 100 pau\n0.45 100 aa\n0.55 100 p\n0.70 100 iy\n1.00 100 pau\n")
+    out = tmp_path / "out"
+    r = run_being("bench", "--audio", "fake", "--avatar", "fake", "--torso", "fake", "--size", "64", "--device", "cpu",
+                  "--set", f"audio.motion_space={FLAME_2020}", "--repeats", "1", "--warmup", "0", "--stream-seconds",
+                  "0.5", "--out", str(out), env=env | {"BEING_BENCH_CLIPS": str(clip.parent)}, timeout=240)
+    assert r.returncode == 0, r.stderr
+    (cell,) = BenchRun.model_validate_json((out / "bench.json").read_text()).cells
+    assert cell.status == "ok" and cell.info["motion_space"] == FLAME_2020 and cell.clip.name == "tone"
+    assert cell.figures["bilabial_closure"].note == "1/1 p/b/m"
+    assert cell.figures["vowel_opening"].note == "2/2 vowels"
