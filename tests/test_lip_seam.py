@@ -202,7 +202,8 @@ def test_head_models_of_motion_spaces(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_head_without_a_mouth_has_no_seam() -> None:
     head = build_demo_head()  # as it is: the mouth closed off by the cavity, the seam not named
-    unnamed = dataclasses.replace(head, regions={k: v for k, v in head.regions.items() if not k.startswith("lip_inner")})
+    regions = {k: v for k, v in head.regions.items() if not k.startswith("lip_inner")}
+    unnamed = dataclasses.replace(head, regions=regions)
     with pytest.raises(ValueError, match="moves with the jaw|'lips' region"):
         lip_seam(unnamed)
     assert not has_lip_seam(unnamed)

@@ -162,7 +162,8 @@ def lip_seam(head: HeadModelData) -> LipSeam:
     if all(name in head.regions for name in SEAM_REGIONS):
         up, lo = (head.regions[name] for name in SEAM_REGIONS)
         if len(up) != len(lo) or not len(up):
-            raise ValueError(f"head model '{head.name}': regions {' and '.join(SEAM_REGIONS)} must pair up vertex for vertex")
+            raise ValueError(f"head model '{head.name}': regions {' and '.join(SEAM_REGIONS)} must pair up "
+                             "vertex for vertex")
         corners = head.regions.get("mouth_corners")
         xs = v[corners, 0] if corners is not None and len(corners) == 2 else v[np.concatenate([up, lo]), 0]
         return _central(up, lo, (float(xs.min()), float(xs.max())), v, f"regions {' and '.join(SEAM_REGIONS)}")
