@@ -17,7 +17,7 @@ from .types import Audio, Frame, Motion
 
 
 @dataclass(frozen=True)
-class Fit:
+class StageCheck:
     """The result of checking stages against each other: ``pose_only`` if the renderer gets
     rotations only, with the warnings to show the user."""
 
@@ -25,13 +25,13 @@ class Fit:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_fit(
+def check_stages(
     audio: AudioToFlame,
     renderer: FlameRenderer,
     compositor: TorsoCompositor,
     names: tuple[str, str, str] = ("audio", "avatar", "torso"),
     suggest: Callable[[str, str], list[str]] | None = None,
-) -> Fit:
+) -> StageCheck:
     """Check motion space, frame rate and sizes of a stage triple; raise ContractError naming
     what would fit. ``suggest(contract, space)`` lists installed plugins for that space."""
     a, r, c = audio.info(), renderer.info(), compositor.info()
@@ -40,14 +40,14 @@ def check_fit(
     pose_only = a.motion_space not in r.motion_spaces
     if pose_only:
         if not r.accepts_pose_only:
-            fits = []
+            options = []
             if suggest:
                 if other := suggest("avatar", a.motion_space):
-                    fits.append(f"--avatar {' or '.join(other)}")
+                    options.append(f"--avatar {' or '.join(other)}")
                 for space in r.motion_spaces:
                     if other := suggest("audio", space):
-                        fits.append(f"--audio {' or '.join(other)}")
-            hint = "would fit: " + "; ".join(fits) if fits else f"use an avatar that consumes '{a.motion_space}'"
+                        options.append(f"--audio {' or '.join(other)}")
+            hint = "would fit: " + "; ".join(options) if options else f"use an avatar that consumes '{a.motion_space}'"
             raise ContractError(
                 f"motion space mismatch: --audio {na} produces '{a.motion_space}' but --avatar {nr} consumes "
                 f"{' or '.join(repr(s) for s in r.motion_spaces)} and does not accept pose-only motion", hint)
@@ -65,7 +65,7 @@ def check_fit(
     if w % 2 or h % 2 or w < 16 or h < 16:
         raise ContractError(f"--torso {nc} output size {w}x{h} cannot be encoded as H.264",
                             "use even sizes of at least 16, e.g. --set torso.size=[512,512]")
-    return Fit(pose_only, warnings)
+    return StageCheck(pose_only, warnings)
 
 
 def pose_only(motion: Motion) -> Motion:
@@ -221,7 +221,7 @@ def run_pipeline(
     sink: FrameSink,
     *,
     mode: Mode = "offline",
-    fit: Fit | None = None,
+    check: StageCheck | None = None,
     chunk_frames: int = 8,
     chunk_s: float = 0.2,
     realtime: bool = False,
@@ -230,18 +230,19 @@ def run_pipeline(
 ) -> RunResult:
     """Run the stages on the bus into ``sink``. ``audio`` must be at the audio plugin's rate.
 
-    The plugins and the sink are torn down (``close``/``abort``) whatever happens; on success the
-    sink has exactly ``audio.num_frames(fps)`` frames."""
-    fit = fit or check_fit(audio_plugin, renderer, compositor)
+    ``check``: what ``check_stages`` said of these stages, when the caller already asked (it is
+    asked here otherwise). The plugins and the sink are torn down (``close``/``abort``) whatever
+    happens; on success the sink has exactly ``audio.num_frames(fps)`` frames."""
+    check = check or check_stages(audio_plugin, renderer, compositor)
     info = audio_plugin.info()
     if audio.sample_rate != info.sample_rate:
         raise ContractError(f"audio at {audio.sample_rate} Hz given to a plugin that wants {info.sample_rate} Hz")
     expected = audio.num_frames(info.fps)
     t0 = time.perf_counter()
-    source = MotionSource(audio_plugin, audio, mode, chunk_frames, chunk_s, realtime, fit.pose_only)
+    source = MotionSource(audio_plugin, audio, mode, chunk_frames, chunk_s, realtime, check.pose_only)
     stages: list[Stage] = [RenderStage(renderer), CompositeStage(compositor), SinkStage(sink, expected, progress)]
     stats = Bus(source, stages, mode=mode, maxsize=queue_size).run()
-    return RunResult(expected, info.fps, time.perf_counter() - t0, stats, fit.warnings)
+    return RunResult(expected, info.fps, time.perf_counter() - t0, stats, check.warnings)
 
 
 def close_all(*plugins) -> None:  # noqa: ANN002 - plugin instances (None for one not built)

@@ -1,4 +1,4 @@
-"""Building and running the pipeline: stage-fit checks and the bus with real plugin objects."""
+"""Building and running the pipeline: stage checks and the bus with real plugin objects."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from being_kernel.errors import ContractError, StageError
-from being_kernel.pipeline import check_fit, run_pipeline
+from being_kernel.pipeline import check_stages, run_pipeline
 from being_kernel.testing.fakes import FakeAudioToFlame, FakeCompositor, FakeRenderer
 from being_kernel.testing.specs import FakeAudioConfig, FakeCompositorConfig, FakeRendererConfig
 from being_kernel.types import HEAD_POSE_FIELDS, Audio
@@ -18,14 +18,14 @@ def _stages(audio=None, avatar=None, torso=None):
             FakeCompositor(FakeCompositorConfig(**(torso or {}))))
 
 
-def test_matching_spaces_fit_without_warning() -> None:
-    fit = check_fit(*_stages())
-    assert not fit.pose_only and fit.warnings == []
+def test_matching_spaces_pass_without_warning() -> None:
+    check = check_stages(*_stages())
+    assert not check.pose_only and check.warnings == []
 
 
 def test_other_space_is_pose_only_with_a_warning() -> None:
-    fit = check_fit(*_stages(audio={"motion_space": "flame2020", "n_expression": 100}), names=("artalk", "fake", "fake"))
-    assert fit.pose_only and "flame2020" in fit.warnings[0] and "rotations only" in fit.warnings[0]
+    check = check_stages(*_stages(audio={"motion_space": "flame2020", "n_expression": 100}), names=("artalk", "fake", "fake"))
+    assert check.pose_only and "flame2020" in check.warnings[0] and "rotations only" in check.warnings[0]
 
 
 def test_mismatch_is_refused_naming_what_would_fit() -> None:
@@ -33,7 +33,7 @@ def test_mismatch_is_refused_naming_what_would_fit() -> None:
                      avatar={"motion_spaces": ["being-demo-head"], "accepts_pose_only": False})
     providers = {("avatar", "flame2020"): ["splatting"], ("audio", "being-demo-head"): ["viseme"]}
     with pytest.raises(ContractError) as err:
-        check_fit(*stages, names=("artalk", "demo", "fake"), suggest=lambda c, s: providers.get((c, s), []))
+        check_stages(*stages, names=("artalk", "demo", "fake"), suggest=lambda c, s: providers.get((c, s), []))
     assert "--audio artalk produces 'flame2020'" in str(err.value)
     assert err.value.hint == "would fit: --avatar splatting; --audio viseme"
 
@@ -45,7 +45,7 @@ def test_mismatch_is_refused_naming_what_would_fit() -> None:
 ])
 def test_rate_width_and_size_mismatches(audio, avatar, torso, match) -> None:
     with pytest.raises(ContractError, match=match):
-        check_fit(*_stages(audio, avatar, torso))
+        check_stages(*_stages(audio, avatar, torso))
 
 
 class ListSink:

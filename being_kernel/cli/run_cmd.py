@@ -1,7 +1,7 @@
 """``being run``: speech file in, talking-head MP4 out.
 
 Everything that can be checked is checked before any frame is made (output path, plugins,
-config, input audio, stage fit), so bad input costs nothing and leaves no file behind."""
+config, input audio, stages that work together), so bad input costs nothing and leaves no file behind."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def run(
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import Mp4Writer, check_output_path, demo_speech, read_audio_channels, resample
-    from ..pipeline import check_fit, close_all, run_pipeline
+    from ..pipeline import check_stages, close_all, run_pipeline
     from ..types import Audio
 
     if mode not in ("offline", "live"):
@@ -81,15 +81,15 @@ def run(
         for c in ("audio", "avatar", "torso"):
             plugins[c] = build_plugin(specs[c], configs[c], c, names[c])
         a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
-        fit = check_fit(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)
-        for warning in fit.warnings:
+        check = check_stages(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)
+        for warning in check.warnings:
             typer.echo(f"being: warning: {warning}", err=True)
         info = a.info()
         mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), native_rate, info.sample_rate), info.sample_rate)
         writer = Mp4Writer(out_path, info.fps, t.info().size, channels, native_rate, crf=crf)
         try:
             with tqdm(total=mono.num_frames(info.fps), unit="frame", desc="being run", leave=False) as bar:
-                result = run_pipeline(a, r, t, mono, writer, mode=mode, fit=fit, realtime=realtime, progress=bar.update)
+                result = run_pipeline(a, r, t, mono, writer, mode=mode, check=check, realtime=realtime, progress=bar.update)
         except BaseException as exc:
             writer.abort()  # the bus aborts it too; this covers failures before the bus starts
             if isinstance(exc, KeyboardInterrupt):
