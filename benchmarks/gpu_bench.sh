@@ -8,7 +8,8 @@
 # Without pocketsphinx the viseme cells say so and the fake audio model's cells still give the
 # render, composite and end-to-end figures. Environment:
 #   SIZES=256,512,1024   image sizes        REPEATS=5        timed runs per figure
-#   CLIP=path.wav        one speech clip (default: ../shared/data/speech/festival/slt_fox.wav, else demo speech)
+#   CLIP=path            a speech clip or a folder of clips (default: what being bench finds itself:
+#                        $BEING_BENCH_CLIPS, else the kernel's demo speech)
 #   STREAM_SECONDS=60    real-time streaming length (600 for the 10-minute drift check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,8 @@ SIZES=${SIZES:-256,512,1024}
 REPEATS=${REPEATS:-5}
 STREAM_SECONDS=${STREAM_SECONDS:-60}
 read -r -a BEING <<< "${BEING:-being}"
-CLIP=${CLIP:-../shared/data/speech/festival/slt_fox.wav}
 CLIP_ARGS=()
-[ -f "$CLIP" ] && CLIP_ARGS=(--clip "$CLIP")  # one clip: lip timing is the CPU run's business
+[ -n "${CLIP:-}" ] && CLIP_ARGS=(--clips "$CLIP")
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt" 2>&1 || true
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'CUDA is not available')"
