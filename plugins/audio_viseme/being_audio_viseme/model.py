@@ -44,7 +44,7 @@ class VisemeModel(AudioToFlame):
             text = path.read_text(encoding="utf-8", errors="replace")
         self.text = text
         if config.head_model:
-            from .fit import table_for_model
+            from .table_solve import table_for_model
 
             self.table: HeadTable = table_for_model(config.head_model)
         else:

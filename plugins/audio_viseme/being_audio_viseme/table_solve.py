@@ -1,10 +1,10 @@
-"""Viseme tables for any FLAME-layout head model, derived by fitting mouth geometry.
+"""Viseme tables for any FLAME-layout head model, solved for from mouth geometry.
 
 Each viseme's target is a mouth shape in metres, measured on the demo head posed with the
 designed table (lip opening at the centre, mouth width, lip protrusion; all relative to the
 neutral face and scaled by the ratio of mouth widths). For another model we solve, per viseme,
 for the jaw angle and expression coefficients that reproduce that geometry on the model's own lip
-vertices (the "lips" region, e.g. from FLAME_masks.pkl), by a small regularised gradient fit.
+vertices (the "lips" region, e.g. from FLAME_masks.pkl), by a small regularised gradient descent.
 Results are cached per model file (sha256) in ~/.cache/being/visemes (XDG_CACHE_HOME respected).
 """
 
@@ -50,7 +50,7 @@ class MouthGeometry:
 
         lips = data.regions.get("lips")
         if lips is None or len(lips) < 8:
-            raise ConfigError(f"head model '{data.name}' has no 'lips' region to fit visemes on",
+            raise ConfigError(f"head model '{data.name}' has no 'lips' region to solve visemes on",
                               hint="put FLAME_masks.pkl beside the model (FLAME download), or add a 'lips' region")
         self.model, self.data = FlameModel(data), data
         v = data.v_template[lips].astype(np.float64)
@@ -102,7 +102,7 @@ def _zero_motion(data):  # noqa: ANN001, ANN202
     return Motion.zeros(1, data.n_expression, space=data.motion_space)
 
 
-def fit_table(data, steps: int = 120) -> HeadTable:  # noqa: ANN001 - HeadModelData
+def solve_table(data, steps: int = 120) -> HeadTable:  # noqa: ANN001 - HeadModelData
     """Solve jaw + expression per viseme so the model's mouth geometry matches the targets."""
     geo = MouthGeometry(data)
     targets, demo_width = demo_targets()
@@ -142,12 +142,12 @@ def fit_table(data, steps: int = 120) -> HeadTable:  # noqa: ANN001 - HeadModelD
     blink = (idx["eye_blink_L"], idx["eye_blink_R"]) if {"eye_blink_L", "eye_blink_R"} <= idx.keys() else None
     brow = (idx["brow_raise_L"], idx["brow_raise_R"]) if {"brow_raise_L", "brow_raise_R"} <= idx.keys() else None
     return HeadTable(data.motion_space, e, jaw.detach().numpy().astype(np.float32),
-                     expr.detach().numpy().astype(np.float32), blink=blink, brow=brow, source="fitted",
+                     expr.detach().numpy().astype(np.float32), blink=blink, brow=brow, source="solved",
                      meta={"max_error_mm": err_mm.tolist(), "target_m": target.numpy().tolist()})
 
 
 def table_for_model(path: str | Path) -> HeadTable:
-    """The fitted viseme table of the head model at ``path``, from the cache when possible."""
+    """The solved viseme table of the head model at ``path``, from the cache when possible."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError(f"audio.head_model: no such file or directory: {path}",
@@ -159,7 +159,7 @@ def table_for_model(path: str | Path) -> HeadTable:
         meta = json.loads(str(z["meta"]))
         return HeadTable(meta["motion_space"], int(z["expr"].shape[1]), z["jaw"], z["expr"],
                          blink=tuple(meta["blink"]) if meta["blink"] else None,
-                         brow=tuple(meta["brow"]) if meta["brow"] else None, source="fitted (cached)", meta=meta)
+                         brow=tuple(meta["brow"]) if meta["brow"] else None, source="solved (cached)", meta=meta)
     if path.is_dir():
         from being_kernel.head.loaders import load_head_model
 
@@ -168,7 +168,7 @@ def table_for_model(path: str | Path) -> HeadTable:
         from being_kernel.head.loaders import load_flame_pkl
 
         data = load_flame_pkl(path)
-    table = fit_table(data)
+    table = solve_table(data)
     cache.parent.mkdir(parents=True, exist_ok=True)
     meta = {"motion_space": table.motion_space, "blink": table.blink, "brow": table.brow,
             "max_error_mm": table.meta["max_error_mm"], "source": str(path)}

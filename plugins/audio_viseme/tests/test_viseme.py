@@ -95,10 +95,10 @@ def test_missing_text_file_is_a_config_error(tmp_path: Path) -> None:
         VisemeModel(VisemeConfig(text_file=str(tmp_path / "nope.txt")))
 
 
-def test_fitted_table_on_demo_head_as_generic_model(tmp_path: Path, monkeypatch) -> None:
+def test_solved_table_on_demo_head_as_generic_model(tmp_path: Path, monkeypatch) -> None:
     """The solver, run on the demo head with its expression names hidden, closes the lips for
     bilabials and opens them for open vowels; the table is cached by file hash."""
-    from being_audio_viseme.fit import table_for_model
+    from being_audio_viseme.table_solve import table_for_model
     from being_audio_viseme.phones import VISEMES
     from being_kernel.head.demo_head import build_demo_head
     from being_kernel.head.loaders import save_head_model
@@ -116,4 +116,4 @@ def test_fitted_table_on_demo_head_as_generic_model(tmp_path: Path, monkeypatch)
     assert gap[VISEMES.index("PBM")] < CLOSED_GAP_M
     assert gap[VISEMES.index("AA")] > 8e-3
     again = table_for_model(folder)
-    assert again.source.endswith("(cached)") and np.allclose(again.jaw, table.jaw)
+    assert table.source == "solved" and again.source == "solved (cached)" and np.allclose(again.jaw, table.jaw)
