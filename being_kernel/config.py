@@ -3,7 +3,7 @@ each plugin's pydantic model (``extra="forbid"``); a bad field is named in the e
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from .discovery import GROUPS
 from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is tomli, adopted into the standard library in 3.11
+    import tomli as tomllib
 
 Sections = dict[str, dict[str, Any]]
 

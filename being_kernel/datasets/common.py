@@ -1,5 +1,5 @@
 """What the dataset readers share: reading the small files of a dataset (JSON objects, text
-files of numbers, images), stacking per-frame cameras, and fitting stored coefficient widths to
+files of numbers, images), stacking per-frame cameras, and bringing stored coefficient widths to
 a head model's. Readers import this module and never each other."""
 
 from __future__ import annotations

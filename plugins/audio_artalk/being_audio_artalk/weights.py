@@ -106,7 +106,7 @@ def load_model(path: Path, sizes: ArtalkSizes, device: torch.device) -> ArtalkMo
     problems = layout_mismatches(state, model.state_dict())
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise InputError(f"{path} does not fit the ARTalk model of its config.json: {shown}",
+        raise InputError(f"{path} does not match the ARTalk model of its config.json: {shown}",
                          hint=f"use {CHECKPOINT} and {CONFIG} from {HUB_REPO}, unchanged")
     # float32 as published; a checkpoint saved in half precision is widened (mmap'd float32 stays as is)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
