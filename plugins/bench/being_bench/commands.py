@@ -10,19 +10,23 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from being_kernel.hooks import hookimpl
 
+if TYPE_CHECKING:
+    from being_kernel.discovery import Registry
+
 
 @hookimpl
 def being_cli_commands(app: typer.Typer) -> None:
+    """Add ``being bench`` to the CLI."""
     app.command("bench")(bench)
 
 
-def _default_plugin(registry, contract: str) -> str:  # noqa: ANN001 - a Registry
+def _default_plugin(registry: Registry, contract: str) -> str:
     """The plugin ``being run`` uses for ``contract`` when none is named."""
     from being_kernel.cli.run_cmd import DEFAULTS
 
