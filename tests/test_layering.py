@@ -262,3 +262,68 @@ def test_dataset_readers_never_import_each_other() -> None:
     assert len(readers) == 3
     wrong = [_where(e) for e in kernel_edges() if e.source in readers and e.target in readers]
     assert not wrong, "; ".join(wrong)
+
+
+# --------------------------------------------------------------------------------------------
+# Python 3.10 (requires-python >= 3.10): no newer syntax, no newer standard-library names
+
+NEWER_MODULES = {"tomllib"}  # 3.11
+NEWER_NAMES = {("typing", n) for n in ("Self", "Never", "LiteralString", "assert_never", "reveal_type", "NotRequired",
+                                        "Required", "Unpack", "TypeVarTuple", "dataclass_transform", "override")} | {
+    ("datetime", "UTC"), ("enum", "StrEnum"), ("asyncio", "TaskGroup"), ("asyncio", "timeout"),
+    ("builtins", "ExceptionGroup"), ("builtins", "BaseExceptionGroup"), ("itertools", "batched")}
+
+
+def _guarded(tree: ast.Module) -> set[int]:
+    """ids of the nodes under ``if sys.version_info ...`` or ``if TYPE_CHECKING``."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and any(isinstance(n, (ast.Attribute, ast.Name))
+                                            and getattr(n, "attr", getattr(n, "id", "")) in ("version_info", "TYPE_CHECKING")
+                                            for n in ast.walk(node.test)):
+            out |= {id(n) for n in ast.walk(node)}
+    return out
+
+
+def python310_problems(path: Path, source: str) -> list[str]:
+    """What in ``source`` needs a Python newer than 3.10 (outside a version or TYPE_CHECKING guard)."""
+    try:
+        tree = ast.parse(source, feature_version=(3, 10))
+    except SyntaxError as exc:
+        return [f"{path}:{exc.lineno}: syntax newer than Python 3.10 ({exc.msg})"]
+    guarded = _guarded(tree)
+    problems = []
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        names: list[tuple[str, str]] = []  # (module, name in it); name "" for the module itself
+        if isinstance(node, ast.Import):
+            names = [(a.name.split(".")[0], "") for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [(node.module, "")] + [(node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            names = [(node.value.id, node.attr)]
+        elif isinstance(node, ast.Name):
+            names = [("builtins", node.id)]
+        problems += [f"{path}:{node.lineno}: {m}{'.' + n if n else ''} is newer than Python 3.10"
+                     for m, n in names if (m in NEWER_MODULES and not n) or (m, n) in NEWER_NAMES]
+    return problems
+
+
+def test_python310_checker_finds_newer_names() -> None:
+    newer = ("import tomllib\nfrom typing import Self\nimport datetime\nx = datetime.UTC\n"
+             "try:\n    pass\nexcept* ValueError:\n    pass\n")
+    assert len(python310_problems(Path("a.py"), newer)) == 1  # the except* syntax stops the parse
+    found = python310_problems(Path("a.py"), newer.split("try:")[0])
+    assert [p.split(": ")[1] for p in found] == ["tomllib is newer than Python 3.10",
+                                                  "typing.Self is newer than Python 3.10",
+                                                  "datetime.UTC is newer than Python 3.10"]
+    guarded = "import sys\nif sys.version_info >= (3, 11):\n    import tomllib\nelse:\n    import tomli as tomllib\n"
+    assert python310_problems(Path("a.py"), guarded) == []
+
+
+def test_the_kernel_and_plugins_need_only_python_310() -> None:
+    sources = [*ROOT.rglob("*.py"), *(p for p in (ROOT.parent / "plugins").glob("*/being_*/**/*.py"))]
+    assert len(sources) > len(module_names())  # the plugins were found too
+    problems = [p for path in sorted(sources) for p in python310_problems(path, path.read_text())]
+    assert not problems, "\n".join(problems)
