@@ -389,3 +389,24 @@ def test_metrics_on_cuda_match_cpu(alex: LPIPS, alex_dir: Path) -> None:
     assert torch.allclose(ssim(ac, bc).cpu(), ssim(a, b), atol=1e-5)
     gpu = load_lpips("alex", weights_dir=alex_dir, device="cuda")
     assert torch.allclose(gpu(ac, bc).cpu(), alex(a, b), rtol=1e-3)
+
+
+def test_masked_ssim_matches_scikit_image_full_map_inside_the_mask() -> None:
+    """The mask averages the SSIM map (valid region) at window centres: scikit-image's full map,
+    read at the masked pixels away from the border, is the oracle."""
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(2, 40, 50, 3, generator=g)
+    b = (a + 0.1 * torch.randn(2, 40, 50, 3, generator=g)).clamp(0, 1)
+    mask = torch.zeros(2, 40, 50, 1)
+    mask[0, 10:30, 5:45] = 1
+    mask[1, 6:20, 20:44] = 1
+    got = ssim(a, b, mask=mask)
+    for i in range(2):
+        _, full = structural_similarity(a[i].double().numpy(), b[i].double().numpy(), channel_axis=2, data_range=1,
+                                        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True)
+        expect = full.mean(axis=2)[mask[i, ..., 0].numpy() > 0].mean()
+        assert float(got[i]) == pytest.approx(expect, abs=1e-6)
+    torch.testing.assert_close(ssim(a, b, mask=torch.ones(2, 40, 50, 1)), ssim(a, b))

@@ -57,7 +57,7 @@ def _gaussian_taps(window: int, sigma: float, dtype: torch.dtype, device: torch.
 
 
 def ssim(img: Tensor, ref: Tensor, *, window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
-         max_val: float = 1.0) -> Tensor:
+         max_val: float = 1.0, mask: Tensor | None = None) -> Tensor:
     """Mean structural similarity (Wang et al. 2004) per image.
 
     img, ref: ``[..., H, W, C]`` with ``H, W >= window``. Local means, variances and covariance
@@ -71,6 +71,9 @@ def ssim(img: Tensor, ref: Tensor, *, window: int = 11, sigma: float = 1.5, k1: 
 
     Zero-padded ('same') variants, as in some training code, average in border windows of
     made-up zeros and score slightly lower; they are not what this returns.
+
+    mask: ``None`` or weights ``[..., H, W, 1]``: the map is then averaged with those weights (at
+    the centre pixel of each window; ``nan`` where the mask has no weight inside the valid region).
     """
     _check_pair(img, ref)
     if window < 1 or window % 2 == 0:
@@ -97,5 +100,12 @@ def ssim(img: Tensor, ref: Tensor, *, window: int = 11, sigma: float = 1.5, k1: 
     cov = e_xy - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return (num / den).mean(dim=(1, 2, 3)).reshape(batch)
+    smap = num / den  # [N, C, H - window + 1, W - window + 1]
+    if mask is None:
+        return smap.mean(dim=(1, 2, 3)).reshape(batch)
+    if mask.ndim < 3 or mask.shape[-1] != 1:
+        raise ValueError(f"mask must be [..., H, W, 1], got shape {tuple(mask.shape)}")
+    r = (window - 1) // 2
+    weight = torch.broadcast_to(mask.to(dtype), (*batch, h, w, 1)).reshape(-1, h, w)[:, r:h - r, r:w - r]
+    return ((smap.mean(dim=1) * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2))).reshape(batch)
 

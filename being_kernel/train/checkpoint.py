@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..weights import safe_torch_load
 
 CHECKPOINT = "checkpoint.pt"
 #: Bumped when the layout below changes; older checkpoints are refused with advice.
@@ -38,11 +39,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path: Path, expected_fingerprint: str) -> dict:
     """The state saved at ``path``; InputError with advice when it is unreadable, of another
     version, or of another dataset or configuration."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
-        raise InputError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})",
-                         hint="delete it or pass --restart to train from scratch") from exc
+    state = safe_torch_load(path, what="training checkpoint", hint="delete it or pass --restart to train from scratch")
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise InputError(f"{path} was written by another version of the trainer",
                          hint="pass --restart to discard it, or use another --work directory")

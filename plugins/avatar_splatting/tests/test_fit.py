@@ -1,9 +1,10 @@
-"""SplattingAvatar training end to end on a small synthetic dataset (CPU): ``being fit`` improves
-the held-out frames, interrupted runs resume exactly, ``being eval`` reports and ``being run``
-drives the fitted avatar."""
+"""SplattingAvatar training end to end on a small synthetic dataset (CPU): the trainer conformance
+suite (atomic output, exact resume, typed summary, PSNR agreeing with being eval), ``being fit``
+improves the held-out frames, ``being eval`` reports and ``being run`` drives the fitted avatar."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,17 +15,24 @@ import pytest
 import torch
 
 from being_avatar_splatting.spec import SPEC, SplattingFitConfig
-from being_avatar_splatting.train import method as splatting_method
 from being_kernel.datasets import load_tracked_video
 from being_kernel.datasets.synthetic import make_synthetic
 from being_kernel.errors import ConfigError, Interrupted
-from being_kernel.evaluate import evaluate_avatar
+from being_kernel.testing import trainer_conformance_suite
 from being_kernel.train import FitSummary
 from being_kernel.train.loop import run_fit
 
 SMALL = dict(batch_frames=2, init_gaussians=2500, max_gaussians=6000, densify_from=60, densify_interval=60,
              sh_degree=1, sh_interval=60, preview_every=1000, checkpoint_every=1000, device="cpu", backend="cpu",
              lpips="off")
+
+
+# The harness's checks on this trainer: atomic output, SIGINT + resume equals a straight run (with a
+# densification round before and after the interrupt, so optimizer surgery is resumed too), the
+# typed summary, and training PSNR against being eval.
+TestTrainerConformance = trainer_conformance_suite(
+    "avatar", "splatting", {**SMALL, "steps": 24, "init_gaussians": 500, "densify_from": 0, "densify_interval": 10,
+                            "walk_interval": 3}, interrupt_at=15, plugin_config={"backend": "cpu"})
 
 
 def _fit(video, out: Path, config: SplattingFitConfig) -> FitSummary:  # noqa: ANN001 - a TrackedVideo
@@ -64,14 +72,6 @@ def test_fit_improves_held_out_frames(fitted: tuple[Path, Path, subprocess.Compl
     assert {p.name for p in avatar.iterdir()} == {"avatar.json", "gaussians.safetensors"}
 
 
-def test_the_plugin_renders_the_fitted_avatar_as_training_saw_it(fitted, synth: Path) -> None:  # noqa: ANN001
-    avatar, work, _ = fitted
-    summary = FitSummary.from_json((work / "summary.json").read_text())
-    report = evaluate_avatar("splatting", {"path": str(avatar), "backend": "cpu"}, synth, "cpu")
-    assert report.frames == list(range(30, 36))
-    assert report.psnr == pytest.approx(summary.test_psnr, abs=0.02)
-
-
 def test_being_eval_writes_report_and_side_by_side_video(fitted, synth: Path, tmp_path: Path) -> None:  # noqa: ANN001
     avatar, _, _ = fitted
     proc = _being("eval", str(avatar), "--data", str(synth), "--out", str(tmp_path / "ev"), "--device", "cpu",
@@ -97,41 +97,6 @@ def test_being_run_drives_the_fitted_avatar(fitted, tmp_path: Path) -> None:  # 
         frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
     centre = frame[32:96, 40:88].astype(float)
     assert centre.std() > 10  # a face, not an empty background
-
-
-def test_interrupted_fit_resumes_to_the_same_result(synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                    ) -> None:
-    """Ctrl-C (a real SIGINT) in the middle of step 6 finishes that step, checkpoints and stops; the
-    rerun continues to the same Gaussians, bit for bit, as a run never interrupted."""
-    import signal
-
-    video = load_tracked_video(synth)
-    config = SplattingFitConfig(**{**SMALL, "steps": 12, "densify_from": 1000, "walk_interval": 3,
-                                   "init_gaussians": 500})
-    straight = _fit(video, tmp_path / "a", config)
-
-    walks = []
-    original = splatting_method.SplattingFit._walk
-
-    def interrupt_at_second_walk(self) -> None:  # noqa: ANN001 - walks run at steps 3, 6, 9, 12
-        original(self)
-        walks.append(True)
-        if len(walks) == 2:
-            signal.raise_signal(signal.SIGINT)
-
-    monkeypatch.setattr(splatting_method.SplattingFit, "_walk", interrupt_at_second_walk)
-    with pytest.raises(Interrupted, match="at step 6"):
-        _fit(video, tmp_path / "b", config)
-    assert not (tmp_path / "b").exists()  # nothing under the final name
-    assert not list(tmp_path.glob(".b*"))  # nor hidden beside it
-    resumed = _fit(video, tmp_path / "b", config)
-    assert len(walks) == 2 + 2 and resumed.steps == straight.steps == 12
-    from safetensors.torch import load_file
-
-    a, b = load_file(str(tmp_path / "a" / "gaussians.safetensors")), load_file(str(tmp_path / "b" / "gaussians.safetensors"))
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 def test_fit_refuses_bad_requests(synth: Path, tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ class SplattingFit(FitMethod):
 
     def after_backward(self, out: TrainRender, ctx: FitContext) -> None:
         means = out.aux["means"]
-        if means.grad is not None:
+        if means.retains_grad and means.grad is not None:
             cams = self.scene.frames.views(out.aux["frames"])
             self.stats_.add(means.grad, out.aux["depth"], cams.K[:, 0, 0], cams.width)
 

@@ -1,0 +1,11 @@
+"""Evaluation for every contract against a tracked video (``being eval``, ``being bench --data``):
+an avatar on held-out views (:func:`evaluate_avatar`), a compositor on full frames, whole image and
+neck band (:func:`evaluate_compositor`). Lip timing of audio models is ``being_kernel.metrics.lipsync``.
+"""
+
+from .avatar import evaluate_avatar
+from .band import neck_band
+from .compositor import evaluate_compositor
+from .report import CompositeReport, EvalReport
+
+__all__ = ["CompositeReport", "EvalReport", "evaluate_avatar", "evaluate_compositor", "neck_band"]

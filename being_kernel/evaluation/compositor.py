@@ -1,0 +1,105 @@
+"""Compositor evaluation on full frames (``being eval --torso NAME``): each held-out frame's head,
+composited by the torso plugin, against the real frame, over the whole image and inside the neck
+band where head and body meet.
+
+The heads are the avatar's renders through the tracked cameras when an avatar is given, else the
+frames' own heads (image x head mask, premultiplied, with the tracked pose and camera), which
+measures the compositor alone: a perfect compositor then reproduces the frame exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..types import Frame, Placement, head_poses
+from .avatar import EVAL_CHUNK, _frames
+from .band import neck_band
+from .report import CompositeReport, Scores, build_plugin_for_eval, mean_scores, sync
+
+#: FLAME joint order: root (neck base), neck, jaw, left eye, right eye.
+JAW_JOINT = 2
+
+
+def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path, device: str = "auto", *,
+                        avatar_plugin: str | None = None, avatar_config: dict | None = None, format: str = "auto",
+                        head_model: str | None = None, test_frames: int | None = None, all_frames: bool = False,
+                        band_px: int = 8, on_frame: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+                        progress: Callable[[int], None] | None = None) -> CompositeReport:
+    """Score ``--torso torso_plugin`` on the held-out frames of the tracked video at ``data``.
+
+    The compositor's ``size`` defaults to the dataset's frame size. ``band_px``: half-width of the
+    neck band. ``on_frame(real [H, W, 3], composite [H, W, 3])`` sees each compared pair."""
+    from ..datasets import load_tracked_video
+    from ..head.flame import FlameModel
+    from ..train import FrameStore
+
+    video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
+    frames = _frames(video, all_frames)
+    size = (video.cameras.width, video.cameras.height)
+    values = dict(torso_config)
+    values.setdefault("size", list(size))
+    compositor = build_plugin_for_eval("torso", torso_plugin, values, device)
+    renderer = None
+    try:
+        if avatar_plugin is not None:
+            renderer = build_plugin_for_eval("avatar", avatar_plugin, avatar_config or {}, device)
+        dev = torch.device(getattr(renderer, "device", None) or getattr(compositor, "device", None) or "cpu")
+        scores = Scores(dev)
+        model = FlameModel(video.head()).eval()
+        shape = video.shape if video.shape.numel() else None
+        seconds = 0.0
+        for a in range(0, len(frames), EVAL_CHUNK):
+            idx = torch.tensor(frames[a:a + EVAL_CHUNK])
+            store = FrameStore.load(video, torch.device("cpu"), idx.tolist())
+            motion, cams = video.motion.select(idx), video.cameras[idx]
+            with torch.no_grad():
+                joints = model(motion, shape).joints  # [B, J, 3]
+            pix, depth = cams.project(joints)  # [B, J, 2], [B, J]
+            if renderer is not None:
+                heads = renderer.render_views(motion, cams)
+            else:
+                heads = _true_heads(store, idx, motion, cams, pix[:, 0], depth[:, 0])
+            sync(dev)
+            t0 = time.perf_counter()
+            out = compositor.composite(heads)
+            images = torch.stack([f.image.float() for f in out]).cpu()
+            sync(dev)
+            seconds += time.perf_counter() - t0
+            real = store.image(idx)
+            band = neck_band(store.mask(idx), None, band_px, below_y=pix[:, JAW_JOINT, 1])
+            scores.add(idx.tolist(), images.clamp(0, 1), real, band)
+            if on_frame is not None:
+                for k in range(len(idx)):
+                    on_frame(real[k], images[k])
+            if progress is not None:
+                progress(len(idx))
+    finally:
+        compositor.close()
+        if renderer is not None:
+            renderer.close()
+    means = mean_scores(scores.rows)
+    heads_label = f"avatar {avatar_plugin} {(avatar_config or {}).get('path', '')}".strip() if avatar_plugin else "ground truth"
+    return CompositeReport(torso=torso_plugin, heads=heads_label, data=str(video.root), format=video.format,
+                           frames=frames, psnr=means["psnr"], ssim=means["ssim"], lpips=means.get("lpips"),
+                           band_psnr=means["band_psnr"], band_ssim=means["band_ssim"], band_px=band_px,
+                           lpips_reason=scores.lpips_reason,
+                           composite_fps=len(frames) / seconds if seconds > 0 else float("inf"), device=str(dev),
+                           image_size=size, per_frame=scores.rows)
+
+
+def _true_heads(store, idx: torch.Tensor, motion, cams, root_px: torch.Tensor,  # noqa: ANN001
+                root_z: torch.Tensor) -> list[Frame]:
+    """The frames' own heads as a renderer would give them: premultiplied RGBA (image x mask),
+    placed at the projected neck base with the scale of the camera there, carrying pose and camera."""
+    image, mask = store.image(idx), store.mask(idx)
+    rgba = torch.cat([image * mask, mask], dim=-1)
+    poses = head_poses(motion, cams)
+    fx = cams.K[:, 0, 0]
+    return [Frame(rgba[k], int(i), int(i) / motion.fps,
+                  placement=Placement((float(root_px[k, 0]), float(root_px[k, 1])), float(fx[k] / root_z[k])),
+                  head=poses[k])
+            for k, i in enumerate(idx.tolist())]

@@ -1,0 +1,121 @@
+"""What every evaluation shares: the per-frame scores (PSNR, SSIM, LPIPS when its weights are on
+disk, each optionally inside a region), the typed reports, and building a plugin for evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+
+@dataclass
+class EvalReport:
+    """An avatar on held-out views: mean metrics, per-frame values, how fast it rendered.
+
+    psnr (dB), ssim in [-1, 1], lpips (None when unavailable: lpips_reason says why);
+    render_fps: frames per second of ``render_views`` (skinning, posing, rasterization and the
+    copy back to the host, synchronised on CUDA)."""
+
+    avatar: str
+    plugin: str
+    data: str
+    format: str
+    frames: list[int]
+    psnr: float
+    ssim: float
+    lpips: float | None
+    lpips_reason: str | None
+    render_fps: float
+    device: str
+    image_size: tuple[int, int]
+    per_frame: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+@dataclass
+class CompositeReport:
+    """A compositor on full frames: the whole image and the neck band (see ``band.neck_band``).
+
+    heads: "avatar PLUGIN PATH" when an avatar rendered the heads, "ground truth" when the frames'
+    own masked heads were composited (the compositor alone is measured then)."""
+
+    torso: str
+    heads: str
+    data: str
+    format: str
+    frames: list[int]
+    psnr: float
+    ssim: float
+    lpips: float | None
+    band_psnr: float
+    band_ssim: float
+    band_px: int
+    lpips_reason: str | None
+    composite_fps: float
+    device: str
+    image_size: tuple[int, int]
+    per_frame: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, allow_nan=True) + "\n"
+
+
+class Scores:
+    """Per-frame PSNR, SSIM (and LPIPS once loaded), optionally also inside a region mask."""
+
+    def __init__(self, device: torch.device) -> None:
+        from ..metrics import load_lpips, lpips_available
+
+        self.device = device
+        self.lpips_reason = lpips_available()
+        self.lpips = load_lpips(device=device) if self.lpips_reason is None else None
+        self.rows: list[dict] = []
+
+    def add(self, frames: list[int], pred: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None,
+            prefix: str = "band_") -> None:
+        """pred, truth [B, H, W, 3]; region [B, H, W, 1] or None: scores inside it get ``prefix``."""
+        from ..metrics import psnr, ssim
+
+        p, s = psnr(pred, truth), ssim(pred, truth)
+        lp = self.lpips(pred.to(self.device), truth.to(self.device)).cpu() if self.lpips is not None else None
+        if region is not None:
+            bp, bs = psnr(pred, truth, mask=region), ssim(pred, truth, mask=region)
+        for k, index in enumerate(frames):
+            row = {"index": index, "psnr": float(p[k]), "ssim": float(s[k])}
+            if lp is not None:
+                row["lpips"] = float(lp[k])
+            if region is not None:
+                row[prefix + "psnr"], row[prefix + "ssim"] = float(bp[k]), float(bs[k])
+            self.rows.append(row)
+
+
+def mean_scores(rows: list[dict]) -> dict[str, float]:
+    """Mean of each score over the rows that have a finite value for it (identical frames give
+    PSNR inf; a frame without a band gives nan)."""
+    keys = {k for r in rows for k in r if k != "index"}
+    out = {}
+    for key in sorted(keys):
+        values = [r[key] for r in rows if key in r and math.isfinite(r[key])]
+        out[key] = sum(values) / len(values) if values else math.nan
+    return out
+
+
+def build_plugin_for_eval(contract: str, name: str, values: dict, device: str):  # noqa: ANN201 - a plugin
+    """Build plugin ``name`` of ``contract`` from config ``values``, on ``device`` if it has that field."""
+    from .. import config as cfg
+    from ..discovery import Registry, build_plugin
+
+    spec = Registry.discover().spec(contract, name)
+    values = dict(values)
+    if "device" in spec.config.model_fields:
+        values.setdefault("device", device)
+    return build_plugin(spec, cfg.build(spec.config, contract, values), contract, name)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
