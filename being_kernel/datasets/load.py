@@ -34,10 +34,10 @@ def _read_sidecar(root: Path) -> dict:
     if not path.is_file():
         return {}
     meta = read_format_json(path, SIDECAR_FORMAT, SIDECAR_VERSION, "upgrade being to read this dataset")
-    checks = {"head_model": (str,), "fps": (int, float), "test_frames": (int,), "audio": (str,)}
+    checks = {"head_model": (str,), "fps": (int, float), "test_frames": (int,), "audio": (str,), "full_frame": (bool,)}
     for key, types in checks.items():
         value = meta.get(key)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
             raise InputError(f"{path}: '{key}' must be {' or '.join(t.__name__ for t in types)}, got {value!r}")
     return meta
 
@@ -126,6 +126,7 @@ def load_tracked_video(path: str | Path, *, format: str = "auto", head_model: st
         raise InputError(f"{root}: test_frames {test_frames} outside 0..{n} (the video has {n} frames)")
     video = TrackedVideo(root=root, format=format, motion=motion, shape=f32(shape), cameras=raw.cameras,
                          image_paths=raw.image_paths, mask_paths=raw.mask_paths, head_model=ref, fps=fps,
-                         test_frames=int(test_frames), audio_path=find_audio(root, sidecar))
+                         test_frames=int(test_frames), audio_path=find_audio(root, sidecar),
+                         full_frame=bool(sidecar.get("full_frame", False)))
     video._head = loaded
     return video

@@ -30,6 +30,8 @@ class TrackedVideo:
     test_frames  how many LAST frames are held out for testing
     audio_path   the recording's sound (a file ``load_audio`` decodes), or None: the sidecar's
                  ``audio``, else ``audio.{wav,flac,mp3,m4a}`` or an audible ``video.mp4`` in ``root``
+    full_frame   the images are whole frames (head, neck, torso, background), as torso methods
+                 need; the sidecar's ``"full_frame": true`` says so (default: head crops)
 
     The posed mesh of frame i is ``FlameModel(video.head())(video.motion, video.shape).vertices[i]``
     and ``video.cameras`` projects it onto image i. Some formats keep the head pose in the camera
@@ -47,6 +49,7 @@ class TrackedVideo:
     fps: float
     test_frames: int
     audio_path: Path | None = None
+    full_frame: bool = False
     _head: HeadModelData | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:

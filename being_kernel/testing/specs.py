@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..spec import PluginConfig, PluginSpec
+from ..spec import PluginConfig, PluginSpec, TrainerSpec
+from ..train import FitConfig
 
 FAKE_SPACE = "being-fake"
 
@@ -37,9 +38,15 @@ class FakeCompositorConfig(PluginConfig):
     color: tuple[float, float, float] = Field((0.2, 0.4, 0.3), description="background RGB in [0, 1]")
 
 
+class FakeTorsoFitConfig(FitConfig):
+    """The fake torso's trainer has only the common fields (steps, batch_frames, losses, ...)."""
+
+
 AUDIO = PluginSpec("audio", "testing-kit fake: jaw opens with loudness, periodic blinks",
                    FakeAudioConfig, "being_kernel.testing.fakes:FakeAudioToFlame", motion_spaces=(FAKE_SPACE,))
 AVATAR = PluginSpec("avatar", "testing-kit fake: a 2-D cartoon head (any motion space, pose only)",
                     FakeRendererConfig, "being_kernel.testing.fakes:FakeRenderer", motion_spaces=(FAKE_SPACE,))
 TORSO = PluginSpec("torso", "testing-kit fake: the head centred over a plain colour",
-                   FakeCompositorConfig, "being_kernel.testing.fakes:FakeCompositor")
+                   FakeCompositorConfig, "being_kernel.testing.fakes:FakeCompositor",
+                   # learns the colour from full-frame data: ``being fit --torso fake`` (the harness for non-avatars)
+                   trainer=TrainerSpec("being_kernel.testing.fake_training:FakeTorsoFit", FakeTorsoFitConfig, "full-frame"))

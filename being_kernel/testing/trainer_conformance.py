@@ -54,11 +54,13 @@ def trainer_conformance_suite(contract: str, name: str, config: dict, *,
 
     class Suite:
         @pytest.fixture(scope="class")
-        def data(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        @classmethod
+        def data(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
             return dataset(tmp_path_factory.mktemp("trainer-data"))
 
         @pytest.fixture(scope="class")
-        def straight(self, data: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+        @classmethod
+        def straight(cls, data: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
             out = tmp_path_factory.mktemp("straight") / "asset"
             return out, fit(data, out)
 

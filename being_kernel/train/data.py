@@ -15,13 +15,12 @@ def load_fit_data(kind: DatasetKind, path: Path, *, format: str = "auto", head_m
     from ..datasets import load_tracked_video
 
     video = load_tracked_video(path, format=format, head_model=head_model, test_frames=test_frames)
-    if kind == "full-frame" and not getattr(video, "full_frame", False):
+    if kind == "full-frame" and not video.full_frame:
         raise InputError(f"{video.root}: this method trains on full frames (person and torso masks, a background), "
                          "but the dataset holds head crops",
-                         hint="make one with 'being make-dataset synthetic --full-frame' or 'being prepare --full-frame'")
+                         hint="a full-frame dataset says \"full_frame\": true in its being_dataset.json (docs/datasets.md)")
     if kind == "audio-motion":
-        audio = getattr(video, "audio_path", None)
-        if audio is None:
+        if video.audio_path is None:
             raise InputError(f"{video.root}: this method learns motion from speech, but the dataset has no audio track",
                              hint="put the video's audio beside the tracking as audio.wav (docs/datasets.md)")
     return video
