@@ -12,13 +12,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .errors import BeingError, PluginError
 from .known import KNOWN_METHODS, KnownMethod
 from .spec import KERNEL_API_VERSION, PluginSpec
 
 GROUPS: dict[str, str] = {"audio": "being.audio", "avatar": "being.avatar", "torso": "being.torso"}
+#: The plugin used for a contract when none is named (``being run``, ``being bench``): the first
+#: usable one of each list. The testing kit's fakes come last: they keep ``being run`` working with
+#: nothing but the kernel installed, and ``Registry.default`` says so when it picks one.
+DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {"audio": ("viseme", "fake"), "avatar": ("splatting", "fake"),
+                                               "torso": ("static", "fake")}
 
 
 @dataclass
@@ -134,6 +139,18 @@ class Registry:
     def providers(self, contract: str, motion_space: str) -> list[str]:
         """Names of usable plugins of ``contract`` whose spec declares ``motion_space``."""
         return [r.name for r in self.of(contract) if r.ok and r.spec and motion_space in r.spec.motion_spaces]
+
+    def default(self, contract: str, note: Callable[[str], None] | None = None) -> str:
+        """The plugin of ``contract`` to use when none is named: the first usable one of
+        ``DEFAULT_PLUGINS[contract]`` (the first of the list when none is usable, so that
+        ``spec`` says how to install it). ``note`` is told when that is the testing-kit fake."""
+        usable = {r.name for r in self.of(contract) if r.ok}
+        wanted = DEFAULT_PLUGINS[contract]
+        choice = next((n for n in wanted if n in usable), wanted[0])
+        if choice == "fake" and note is not None:
+            note(f"being: note: --{contract} defaults to the testing-kit fake; install "
+                 f"'{wanted[0]}' for the real method (see 'being plugins')")
+        return choice
 
     def spec(self, contract: str, name: str) -> PluginSpec:
         """The usable spec of ``--{contract} name``, or a PluginError that says what to do."""

@@ -15,6 +15,8 @@ import pluggy
 
 from .discovery import PluginRecord, _dist, is_enabled
 
+__all__ = ["HookSpecs", "hookimpl"]
+
 PROJECT = "being"
 HOOK_GROUP = "being.hooks"
 hookspec = pluggy.HookspecMarker(PROJECT)

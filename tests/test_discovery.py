@@ -108,3 +108,18 @@ def test_the_plugins_command_path_imports_no_heavy_code() -> None:
             "print(sorted(m for m in ['torch', 'av', *impls] if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_default_is_the_first_usable_of_its_list_and_says_when_it_is_the_fake() -> None:
+    from being_kernel.discovery import PluginRecord
+
+    def rec(name: str, status: str = "ok") -> PluginRecord:
+        return PluginRecord(name, "torso", f"being-torso-{name}", "1.0", f"{name}:SPEC", status)
+
+    notes: list[str] = []
+    assert Registry([rec("fake"), rec("static")]).default("torso", notes.append) == "static" and not notes
+    assert Registry([rec("fake"), rec("static", "broken")]).default("torso", notes.append) == "fake"
+    assert notes == ["being: note: --torso defaults to the testing-kit fake; install 'static' for the real "
+                     "method (see 'being plugins')"]
+    # nothing usable: the real method's name, so that Registry.spec says how to install it
+    assert Registry([]).default("torso") == "static"

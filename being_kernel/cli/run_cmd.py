@@ -16,22 +16,6 @@ from ..discovery import build_plugin
 from ..errors import Interrupted
 from .main import app
 
-#: The first usable plugin of each list is the default. The fakes come last: they keep
-#: ``being run`` working with nothing but the kernel installed, and say so when used.
-DEFAULTS = {"audio": ("viseme", "fake"), "avatar": ("splatting", "fake"), "torso": ("static", "fake")}
-
-
-def _pick(registry, contract: str, name: Optional[str]) -> str:  # noqa: ANN001 - a Registry
-    if name:
-        return name
-    usable = {r.name for r in registry.of(contract) if r.ok}
-    choice = next((n for n in DEFAULTS[contract] if n in usable), DEFAULTS[contract][0])
-    if choice == "fake":
-        typer.echo(f"being: note: --{contract} defaults to the testing-kit fake; install "
-                   f"'{DEFAULTS[contract][0]}' for the real method (see 'being plugins')", err=True)
-    return choice
-
-
 @app.command("run")
 def run(
     out: Path = typer.Option(..., "--out", "-o", help="Output video, .mp4 (H.264 + AAC). Written atomically."),
@@ -64,7 +48,8 @@ def run(
         raise ConfigError(f"--mode {mode}: expected offline or live")
     out_path = check_output_path(out)
     registry = Registry.discover()
-    names = {c: _pick(registry, c, n) for c, n in (("audio", audio), ("avatar", avatar), ("torso", torso))}
+    note = lambda line: typer.echo(line, err=True)  # noqa: E731 - said when a default is the fake
+    names = {c: n or registry.default(c, note) for c, n in (("audio", audio), ("avatar", avatar), ("torso", torso))}
     specs = {c: registry.spec(c, n) for c, n in names.items()}
     values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
     configs = {c: cfg.build(specs[c].config, c, values.get(c, {})) for c in specs}

@@ -1,7 +1,7 @@
 """Tracked talking-head videos: monocular videos with per-frame FLAME tracking, read from the
 formats users have (metrical-tracker, INSTA, IMavatar, or any format a registered reader knows)
-into the kernel's conventions, and the synthetic benchmark dataset (``synthetic.make_synthetic``).
-See docs/datasets.md.
+into the kernel's conventions, and the synthetic benchmark dataset (``make_synthetic``).
+See docs/datasets.md. This module is the public surface; its submodules are private.
 
     video = load_tracked_video("data/actor")            # format and head model detected
     train, test = video.split()
@@ -12,7 +12,8 @@ See docs/datasets.md.
 
 from .load import load_tracked_video
 from .registry import DatasetReader, detect_format, get_reader, readers, register_reader
+from .synthetic import make_synthetic
 from .video import TrackedVideo, Tracking
 
 __all__ = ["DatasetReader", "TrackedVideo", "Tracking", "detect_format", "get_reader", "load_tracked_video",
-           "readers", "register_reader"]
+           "make_synthetic", "readers", "register_reader"]

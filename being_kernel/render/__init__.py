@@ -1,10 +1,26 @@
-"""Rendering services: OpenCV camera converters (``conventions``), Gaussian rasterization with a
-gsplat and a PyTorch backend (``gaussians``), mesh-embedded Gaussians (``surface``), and the
-textured-mesh reference renderer (``mesh``). See docs/rendering.md.
+"""Rendering services: Gaussian rasterization with a gsplat and a PyTorch backend
+(``rasterize``, spherical harmonics ``eval_sh``), mesh-embedded Gaussians (``MeshGaussians``),
+the textured-mesh reference renderer (``render_mesh``), OpenCV camera converters from other
+conventions (``from_metrical_tracker``, ``from_insta``, ``from_imavatar``) and quaternion
+helpers. See docs/rendering.md.
 
-``Cameras`` lives in the core (``being_kernel.cameras``) so that contracts and head models use it
-without importing the renderers; it is re-exported here for renderer code."""
+This module is the public surface; its submodules are private. ``Cameras`` lives in the core
+(``being_kernel.api.Cameras``) so that contracts and head models use it without importing the
+renderers; it is re-exported here for renderer code."""
 
 from ..cameras import Cameras
+from .conventions import from_imavatar, from_insta, from_metrical_tracker
+from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
+                        view_dirs)
+from .mesh import MeshImages, render_mesh, sample_texture
+from .rotations import quat_multiply, quat_to_rotmat, rotmat_to_quat
+from .surface import MeshGaussians
 
-__all__ = ["Cameras"]
+__all__ = [
+    "Cameras",
+    "rasterize", "GaussianImages", "BACKENDS", "available_backends", "eval_sh", "sh_basis", "view_dirs", "SH_C0",
+    "MeshGaussians",
+    "render_mesh", "MeshImages", "sample_texture",
+    "from_metrical_tracker", "from_insta", "from_imavatar",
+    "quat_to_rotmat", "rotmat_to_quat", "quat_multiply",
+]
