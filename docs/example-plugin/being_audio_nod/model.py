@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 
-from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, Stream
-from being_kernel.types import Audio, Motion, frames_for
+from being_kernel.api import Audio, AudioToFlame, AudioToFlameInfo, Motion, Stream, frames_for
 
 RATE = 16000
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from being_kernel.spec import PluginConfig, PluginSpec
+from being_kernel import PluginConfig, PluginSpec
 
 
 class NodConfig(PluginConfig):

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 SAMPLE_RATE = 16000  # Hz: the audio encoder's rate
 FPS = 25.0  # motion frames per second

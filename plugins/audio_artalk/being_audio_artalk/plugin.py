@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, Stream
-from being_kernel.devices import default_device, resolve_device
-from being_kernel.errors import ConfigError
+from being_kernel import ConfigError
+from being_kernel.api import (FLAME_2020, Audio, AudioToFlame, AudioToFlameInfo, Motion, Stream, default_device,
+                              frames_for, resolve_device)
 from being_kernel.media import resample
-from being_kernel.types import FLAME_2020, Audio, Motion, frames_for
 
 from .config import FPS, MOTION_DIM, SAMPLE_RATE, read_sizes
 from .model import ArtalkModel

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec
+from being_kernel import DeviceName, PathName, PluginConfig, PluginSpec
 
 
 class ArtalkConfig(PluginConfig):

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from being_kernel.errors import InputError
-from being_kernel.weights import safe_torch_load
+from being_kernel import InputError
+from being_kernel.api import safe_torch_load
 
 from .config import MOTION_DIM, StyleSizes
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from being_kernel.errors import InputError
-from being_kernel.weights import find_weights as find_weight_files
-from being_kernel.weights import safe_torch_load
+from being_kernel import InputError
+from being_kernel.api import find_weights as find_weight_files, safe_torch_load
 
 from .config import ArtalkSizes
 from .model import ArtalkModel

@@ -14,7 +14,7 @@ import av
 def _being(*args: str, cache: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BEING_", "HF_", "HUGGINGFACE_"))}
     env.update({"HF_HUB_CACHE": str(cache), "OMP_NUM_THREADS": "1"})  # never a real cache on this machine
-    cmd = [sys.executable, "-c", "from being_kernel.cli.main import main; main()", *args]
+    cmd = [sys.executable, "-m", "being_kernel.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 

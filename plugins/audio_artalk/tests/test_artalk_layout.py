@@ -12,7 +12,7 @@ from being_audio_artalk.config import PUBLISHED, read_sizes, sizes_from_json, si
 from being_audio_artalk.model import ArtalkModel
 from being_audio_artalk.testing import random_model
 from being_audio_artalk.weights import CHECKPOINT, load_model
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 
 # The published config.json (xg-chu/ARTalk, 303 bytes), verbatim in content.

@@ -19,7 +19,7 @@ from being_audio_artalk.postprocess import Smoother, smooth_frames
 from being_audio_artalk.spec import ArtalkConfig
 from being_audio_artalk.testing import write_random_weights
 from being_audio_artalk.wav2vec import Wav2Vec2
-from being_kernel.types import Audio, Motion
+from being_kernel.api import Audio, Motion
 
 
 

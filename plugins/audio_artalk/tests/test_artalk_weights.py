@@ -14,7 +14,7 @@ from being_audio_artalk.spec import ArtalkConfig
 from being_audio_artalk.style import load_style_clip
 from being_audio_artalk.testing import write_style_clip
 from being_audio_artalk.weights import CHECKPOINT, CONFIG, find_weights
-from being_kernel.errors import ConfigError, InputError
+from being_kernel import ConfigError, InputError
 
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, Stream
-from being_kernel.errors import ConfigError
-from being_kernel.types import Audio, Motion
+from being_kernel import ConfigError
+from being_kernel.api import Audio, AudioToFlame, AudioToFlameInfo, Motion, Stream
 
 from .phones import RATE, VISEMES, PhoneDecoder
 from .visemes import DOMINANCE, HeadTable, demo_table

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from being_kernel.errors import PluginError
+from being_kernel import PluginError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from being_kernel.spec import PluginConfig, PluginSpec
+from being_kernel import PluginConfig, PluginSpec
 
 
 class VisemeConfig(PluginConfig):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from being_kernel.errors import ConfigError
+from being_kernel import ConfigError
 
 from .phones import VISEMES
 from .visemes import HeadTable, demo_table
@@ -46,7 +46,7 @@ class MouthGeometry:
     """Differentiable mouth measures on a model's lip vertices: opening, width, protrusion."""
 
     def __init__(self, data) -> None:  # noqa: ANN001 - HeadModelData
-        from being_kernel.head.flame import FlameModel
+        from being_kernel.head import FlameModel
 
         lips = data.regions.get("lips")
         if lips is None or len(lips) < 8:
@@ -70,7 +70,7 @@ class MouthGeometry:
 
     def measure(self, jaw: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
         """[N] jaw angles, [N, E] expressions -> [N, 3] (opening, width, protrusion) in metres."""
-        from being_kernel.types import Motion
+        from being_kernel.api import Motion
 
         m = Motion.zeros(len(jaw), self.data.n_expression, space=self.data.motion_space)
         m.jaw = torch.stack([jaw, torch.zeros_like(jaw), torch.zeros_like(jaw)], 1)
@@ -85,7 +85,7 @@ class MouthGeometry:
 
 def demo_targets() -> tuple[np.ndarray, float]:
     """[K, 3] geometry change per viseme on the demo head, and its neutral mouth width."""
-    from being_kernel.head.demo_head import build_demo_head
+    from being_kernel.head import build_demo_head
 
     geo = MouthGeometry(build_demo_head())
     tab = demo_table()
@@ -97,7 +97,7 @@ def demo_targets() -> tuple[np.ndarray, float]:
 
 
 def _zero_motion(data):  # noqa: ANN001, ANN202
-    from being_kernel.types import Motion
+    from being_kernel.api import Motion
 
     return Motion.zeros(1, data.n_expression, space=data.motion_space)
 
@@ -161,11 +161,11 @@ def table_for_model(path: str | Path) -> HeadTable:
                          blink=tuple(meta["blink"]) if meta["blink"] else None,
                          brow=tuple(meta["brow"]) if meta["brow"] else None, source="solved (cached)", meta=meta)
     if path.is_dir():
-        from being_kernel.head.loaders import load_head_model
+        from being_kernel.head import load_head_model
 
         data = load_head_model(path)
     else:
-        from being_kernel.head.loaders import load_flame_pkl
+        from being_kernel.head import load_flame_pkl
 
         data = load_flame_pkl(path)
     table = solve_table(data)

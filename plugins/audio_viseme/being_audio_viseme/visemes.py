@@ -55,8 +55,8 @@ class HeadTable:
 
 
 def demo_table() -> HeadTable:
-    from being_kernel.head.demo_head import DEMO_EXPRESSIONS, expression_vector
-    from being_kernel.types import DEMO_HEAD
+    from being_kernel.api import DEMO_HEAD
+    from being_kernel.head import DEMO_EXPRESSIONS, expression_vector
 
     jaw = np.array([DEMO_TABLE[v][0] for v in VISEMES], np.float32)
     expr = np.stack([expression_vector(**DEMO_TABLE[v][1]) for v in VISEMES]).astype(np.float32)

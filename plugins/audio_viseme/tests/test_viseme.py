@@ -12,9 +12,9 @@ import torch
 from being_audio_viseme.evaluate import read_wav
 from being_audio_viseme.model import VisemeModel
 from being_audio_viseme.spec import VisemeConfig
-from being_kernel.errors import ConfigError
-from being_kernel.metrics.lipsync import CLOSED_GAP_M, bilabial_closure, lip_gap, read_segs
-from being_kernel.types import Audio, Motion
+from being_kernel import ConfigError
+from being_kernel.api import Audio, Motion
+from being_kernel.metrics import CLOSED_GAP_M, bilabial_closure, lip_gap, read_segs
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 FESTIVAL = DATA / "speech" / "festival"
@@ -100,8 +100,7 @@ def test_solved_table_on_demo_head_as_generic_model(tmp_path: Path, monkeypatch)
     bilabials and opens them for open vowels; the table is cached by file hash."""
     from being_audio_viseme.table_solve import table_for_model
     from being_audio_viseme.phones import VISEMES
-    from being_kernel.head.demo_head import build_demo_head
-    from being_kernel.head.loaders import save_head_model
+    from being_kernel.head import build_demo_head, save_head_model
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     head = dataclasses.replace(build_demo_head(), expression_names=None, texture=None, uv_coords=None, uv_faces=None)

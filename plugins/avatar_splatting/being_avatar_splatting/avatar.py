@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from being_kernel.errors import InputError
-from being_kernel.formats import read_format_json
-from being_kernel.head.data import HeadModelData
+from being_kernel import InputError
+from being_kernel.api import read_format_json
+from being_kernel.head import HeadModelData
 
 FORMAT_NAME = "being-splatting-avatar"
 FORMAT_VERSION = 1

@@ -23,12 +23,9 @@ BAKE_FILE = Path(__file__).resolve().parent / "data" / "demo_bake.safetensors"
 
 def _targets(size: int) -> tuple[list, object]:
     """(motion, reference rgb [1,H,W,3], alpha [1,H,W,1]) for poses x expressions, and the camera."""
-    from being_kernel.head.demo_head import build_demo_head, expression_vector
-    from being_kernel.head.flame import FlameModel
-    from being_kernel.render.mesh import render_mesh
-    from being_kernel.types import Motion
-
-    from being_kernel.cameras import Cameras
+    from being_kernel.api import Cameras, Motion
+    from being_kernel.head import FlameModel, build_demo_head, expression_vector
+    from being_kernel.render import render_mesh
 
     from .demo import demo_camera
     from .renderer import camera_for_size
@@ -58,9 +55,8 @@ def _targets(size: int) -> tuple[list, object]:
 
 def bake(size: int = 320, steps: int = 400, seed: int = 0) -> dict[str, torch.Tensor]:
     """Fit and return {"color" [N,3], "opacity" [N], "log_scale" [N,3] (added to log scale)}."""
-    from being_kernel.head.demo_head import build_demo_head
-    from being_kernel.head.flame import FlameModel
-    from being_kernel.render.gaussians import rasterize
+    from being_kernel.head import FlameModel, build_demo_head
+    from being_kernel.render import rasterize
 
     from .demo import _placed_gaussians
 

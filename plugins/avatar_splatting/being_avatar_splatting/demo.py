@@ -32,9 +32,8 @@ def demo_camera(width: int, height: int) -> dict:
     the neck base projects to (width / 2, DEMO_ANCHOR_Y x height), the image scale there is
     DEMO_PX_PER_METRE_PER_PX x height px/m, so head and neck fill the image above the anchor and a
     compositor's default neck position leaves room above the head."""
-    from being_kernel.head.demo_head import build_demo_head
-    from being_kernel.head.flame import FlameModel
-    from being_kernel.types import Motion
+    from being_kernel.api import Motion
+    from being_kernel.head import FlameModel, build_demo_head
 
     data = build_demo_head()
     with torch.no_grad():
@@ -61,8 +60,8 @@ def portrait_camera(R: torch.Tensor, t: torch.Tensor, root: torch.Tensor, width:
 @lru_cache(maxsize=1)
 def _placed_gaussians():  # -> MeshGaussians
     """DEMO_GAUSSIANS Gaussians placed on the procedural head, coloured from its texture (seeded)."""
-    from being_kernel.head.demo_head import build_demo_head
-    from being_kernel.render.surface import MeshGaussians
+    from being_kernel.head import build_demo_head
+    from being_kernel.render import MeshGaussians
 
     data = build_demo_head()
     return MeshGaussians.from_textured_mesh(
@@ -87,7 +86,7 @@ def _demo_gaussians() -> dict[str, torch.Tensor]:
 
 def demo_avatar(size: tuple[int, int] = (512, 512)) -> Avatar:
     """The demo avatar (baked Gaussians on the procedural head, camera for ``size``)."""
-    from being_kernel.head.demo_head import build_demo_head
+    from being_kernel.head import build_demo_head
 
     gaussians = {k: v.clone() for k, v in _demo_gaussians().items()}
     return Avatar(name="being-demo", head_model="demo", gaussians=gaussians, camera=demo_camera(*size),

@@ -14,17 +14,11 @@ from __future__ import annotations
 
 import torch
 
-from being_kernel.contracts import FlameRenderer, FlameRendererInfo, Stream
-from being_kernel.devices import default_device, resolve_device
-from being_kernel.errors import ConfigError
-from being_kernel.head.flame import FlameModel
-from being_kernel.head.geometry import triangle_frames
-from being_kernel.cameras import Cameras
-from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
-from being_kernel.render.surface import MeshGaussians
-from being_kernel.types import Frame, Motion, Placement, head_poses
-
-from being_kernel.head.refs import resolve_head_model
+from being_kernel import ConfigError
+from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, Motion, Placement, Stream,
+                              default_device, head_poses, resolve_device)
+from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
+from being_kernel.render import MeshGaussians, eval_sh, rasterize, view_dirs
 
 from .avatar import load_avatar
 from .spec import SplattingConfig

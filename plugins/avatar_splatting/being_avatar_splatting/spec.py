@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from being_kernel.spec import BenchSettings, DeviceName, ImageSize, PathName, PluginConfig, PluginSpec, TrainerSpec
+from being_kernel import BenchSettings, DeviceName, ImageSize, PathName, PluginConfig, PluginSpec, TrainerSpec
 from being_kernel.train import FitConfig
 
 

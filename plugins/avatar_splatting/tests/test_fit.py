@@ -15,12 +15,10 @@ import pytest
 import torch
 
 from being_avatar_splatting.spec import SPEC, SplattingFitConfig
-from being_kernel.datasets import load_tracked_video
-from being_kernel.datasets.synthetic import make_synthetic
-from being_kernel.errors import ConfigError, Interrupted
+from being_kernel import ConfigError, Interrupted
+from being_kernel.datasets import load_tracked_video, make_synthetic
 from being_kernel.testing import trainer_conformance_suite
-from being_kernel.train import FitSummary
-from being_kernel.train.loop import run_fit
+from being_kernel.train import FitSummary, run_fit
 
 SMALL = dict(batch_frames=2, init_gaussians=2500, max_gaussians=6000, densify_from=60, densify_interval=60,
              sh_degree=1, sh_interval=60, preview_every=1000, checkpoint_every=1000, device="cpu", backend="cpu",
@@ -42,7 +40,7 @@ def _fit(video, out: Path, config: SplattingFitConfig) -> FitSummary:  # noqa: A
 
 def _being(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEING_")}
-    return subprocess.run([sys.executable, "-c", "from being_kernel.cli.main import main; main()", *args],
+    return subprocess.run([sys.executable, "-m", "being_kernel.cli", *args],
                           capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
 
 
@@ -115,7 +113,7 @@ def test_fit_refuses_bad_requests(synth: Path, tmp_path: Path) -> None:
 
 def test_lpips_term_joins_the_loss_when_its_weights_are_on_disk(synth: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from being_kernel.testing.lpips_weights import write_alex_weights
+    from being_kernel.testing import write_alex_weights
 
     video = load_tracked_video(synth)
     base = {**SMALL, "steps": 3, "init_gaussians": 300, "densify_from": 1000, "lpips_from": 0.0}

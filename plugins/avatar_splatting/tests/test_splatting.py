@@ -13,10 +13,9 @@ from being_avatar_splatting.avatar import Avatar, load_avatar, save_avatar
 from being_avatar_splatting.demo import DEMO_ANCHOR_Y, DEMO_PX_PER_METRE_PER_PX, demo_avatar, export_demo_avatar
 from being_avatar_splatting.renderer import SplattingRenderer
 from being_avatar_splatting.spec import SPEC, SplattingConfig
-from being_kernel.errors import InputError
-from being_kernel.head.demo_head import build_demo_head
-from being_kernel.head.flame import FlameModel
-from being_kernel.types import DEMO_HEAD, Motion
+from being_kernel import InputError
+from being_kernel.api import DEMO_HEAD, Motion
+from being_kernel.head import FlameModel, build_demo_head
 
 SIZE = (80, 96)
 
@@ -148,7 +147,7 @@ def test_save_load_round_trip(small_avatar: Avatar, tmp_path: Path) -> None:
 
 def test_sh_colours(small_avatar: Avatar, tmp_path: Path) -> None:
     """Degree-0 SH equal to (color - 0.5) / SH_C0 renders like the plain colours."""
-    from being_kernel.render.gaussians import SH_C0
+    from being_kernel.render import SH_C0
 
     plain = save_avatar(tmp_path / "plain", small_avatar)
     with_sh = Avatar(**{**small_avatar.__dict__, "gaussians": {**small_avatar.gaussians,
@@ -237,7 +236,7 @@ def test_head_model_not_found(small_avatar: Avatar, tmp_path: Path, monkeypatch:
 
 def test_head_model_directory_reference(small_avatar: Avatar, tmp_path: Path) -> None:
     """A relative path to an own-format head model, next to the avatar."""
-    from being_kernel.head.loaders import save_head_model
+    from being_kernel.head import save_head_model
 
     save_head_model(build_demo_head(), tmp_path / "head")
     d = save_avatar(tmp_path / "av", Avatar(**{**small_avatar.__dict__, "head_model": "../head"}))
@@ -251,7 +250,7 @@ def test_head_model_directory_reference(small_avatar: Avatar, tmp_path: Path) ->
 def test_config_errors() -> None:
     import pydantic
 
-    from being_kernel.errors import ConfigError
+    from being_kernel import ConfigError
 
     with pytest.raises(pydantic.ValidationError):
         SplattingConfig(backend="vulkan")
@@ -300,12 +299,9 @@ def test_cpu_and_gsplat_agree() -> None:
 def test_baked_demo_avatar_matches_the_mesh_better_than_placed_gaussians() -> None:
     """On a pose the bake never saw, the baked demo avatar is closer to the textured-mesh
     reference render than the same Gaussians as placed (texture colour at the centre, one size)."""
-    from being_kernel.head.demo_head import build_demo_head, expression_vector
-    from being_kernel.head.flame import FlameModel
-    from being_kernel.cameras import Cameras
-    from being_kernel.render.gaussians import rasterize
-    from being_kernel.render.mesh import render_mesh
-    from being_kernel.types import Motion
+    from being_kernel.api import Cameras, Motion
+    from being_kernel.head import FlameModel, build_demo_head, expression_vector
+    from being_kernel.render import rasterize, render_mesh
 
     from being_avatar_splatting.demo import _demo_gaussians, _placed_gaussians, demo_camera
     from being_avatar_splatting.renderer import camera_for_size

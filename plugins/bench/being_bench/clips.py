@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 from .schema import Clip
 

@@ -10,32 +10,17 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
 from being_kernel.hooks import hookimpl
-
-if TYPE_CHECKING:
-    from being_kernel.discovery import Registry
 
 
 @hookimpl
 def being_cli_commands(app: typer.Typer) -> None:
     """Add ``being bench`` to the CLI."""
     app.command("bench")(bench)
-
-
-def _default_plugin(registry: Registry, contract: str) -> str:
-    """The plugin ``being run`` uses for ``contract`` when none is named."""
-    from being_kernel.cli.run_cmd import DEFAULTS
-
-    usable = {r.name for r in registry.of(contract) if r.ok}
-    choice = next((n for n in DEFAULTS[contract] if n in usable), DEFAULTS[contract][0])
-    if choice == "fake":
-        typer.echo(f"being: note: --{contract} defaults to the testing-kit fake; install "
-                   f"'{DEFAULTS[contract][0]}' for the real method (see 'being plugins')", err=True)
-    return choice
 
 
 def bench(
@@ -90,8 +75,7 @@ def bench(
     import torch
 
     from being_kernel import __version__
-    from being_kernel import config as cfg
-    from being_kernel.discovery import Registry
+    from being_kernel.api import Registry, load_config_file, merge_config, parse_sets
 
     from .clips import find_clips
     from .machine import load_average, machine_info
@@ -101,10 +85,11 @@ def bench(
     from .schema import BenchRun, Cell, Settings
 
     registry = Registry.discover()
-    names = {c: split_list(opt) or [_default_plugin(registry, c)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
+    note = lambda line: typer.echo(line, err=True)  # noqa: E731 - said when a default is the fake
+    names = {c: split_list(opt) or [registry.default(c, note)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
     sizes = [parse_size(s) for s in split_list(size)]
     devices = [check_device(d) for d in split_list(device)] or ["cuda" if torch.cuda.is_available() else "cpu"]
-    values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
+    values = merge_config(load_config_file(config) if config else {}, parse_sets(set_))
     plans = plan_cells(registry, names, sizes, devices, find_clips(clips), values, warmup,
                        torch.cuda.device_count() if torch.cuda.is_available() else 0)
     settings = Settings(repeats=repeats, warmup=warmup, chunk_frames=chunk_frames, chunk_s=chunk_ms / 1000.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from being_kernel.errors import BeingError
+from being_kernel import BeingError
 
 from .schema import FIGURES, Figure
 from .timing import Stats

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from being_kernel.discovery import Registry
+from being_kernel.api import Registry
 
 
 def _cpu_model() -> str:

@@ -13,10 +13,8 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from being_kernel.config import merge
-from being_kernel.discovery import Registry
-from being_kernel.errors import BeingError, ConfigError
-from being_kernel.spec import PluginSpec
+from being_kernel import BeingError, ConfigError, PluginSpec
+from being_kernel.api import Registry, merge_config
 
 from .schema import Clip
 
@@ -71,7 +69,7 @@ def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size
     """A plugin's config values in a cell: its bench settings, then ``user`` (--set, --config),
     then the cell's size (avatar and torso) and device, where its config has those fields."""
     bench = spec.bench.config_for(device.split(":")[0]) if spec.bench else {}
-    values = merge({"_": bench}, {"_": dict(user)})["_"]
+    values = merge_config({"_": bench}, {"_": dict(user)})["_"]
     fields = spec.config.model_fields
     if contract != "audio" and "size" in fields:
         values["size"] = [size[0], size[1]]

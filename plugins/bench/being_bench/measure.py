@@ -18,13 +18,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from being_kernel import config as cfg
-from being_kernel.contracts import AudioToFlame, FlameRenderer, TorsoCompositor
-from being_kernel.discovery import Registry, build_plugin
-from being_kernel.errors import BeingError
+from being_kernel import BeingError
+from being_kernel.api import (Audio, AudioToFlame, FlameRenderer, Frame, Motion, Registry, StageCheck, TorsoCompositor,
+                              build_config, build_plugin, check_stages, close_all, pose_only, run_pipeline)
 from being_kernel.media import Mp4Writer, demo_speech, read_audio_channels, resample
-from being_kernel.pipeline import StageCheck, check_stages, close_all, pose_only, run_pipeline
-from being_kernel.types import Audio, Frame, Motion
 
 from .clips import DEMO_CLIP_S
 from .figures import all_missing, measured, missing, one_line, single
@@ -207,7 +204,7 @@ def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
         names = (plan.audio, plan.avatar, plan.torso)
         for contract, name in zip(CONTRACTS, names):
             spec = registry.spec(contract, name)
-            plugins[contract] = build_plugin(spec, cfg.build(spec.config, contract, plan.values.get(contract, {})), contract, name)
+            plugins[contract] = build_plugin(spec, build_config(spec.config, contract, plan.values.get(contract, {})), contract, name)
         a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
         check = check_stages(a, r, t, names, suggest=registry.providers)
         clip = load_clip(plan, a.info().sample_rate)

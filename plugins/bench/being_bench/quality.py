@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from being_kernel.errors import InputError
-from being_kernel.metrics.lipsync import bilabial_closure, head_for_motion_space, lip_gap, read_segs, vowel_opening
-from being_kernel.types import Motion
+from being_kernel import InputError
+from being_kernel.api import Motion
+from being_kernel.metrics import bilabial_closure, head_for_motion_space, lip_gap, read_segs, vowel_opening
 
 from .figures import all_missing, missing, one_line, single
 from .schema import Figure

@@ -24,9 +24,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from being_kernel.contracts import AudioToFlame, AudioToFlameInfo, FlameRenderer, Stream, TorsoCompositor, TorsoCompositorInfo
-from being_kernel.pipeline import StageCheck, run_pipeline
-from being_kernel.types import Audio, Frame, Motion
+from being_kernel.api import (Audio, AudioToFlame, AudioToFlameInfo, FlameRenderer, Frame, Motion, StageCheck, Stream,
+                              TorsoCompositor, TorsoCompositorInfo, run_pipeline)
 
 #: Unpaced runs wait at most this long for a chunk's frames before pushing the next one anyway
 #: (a stage that failed stops the bus; the source must not wait for it forever).

@@ -23,12 +23,11 @@ from being_bench.quality import lip_figures
 from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Figure
 from being_bench.stream import StreamTrace
 from being_bench.timing import Stats, Timer
-from being_kernel.discovery import PluginRecord, Registry
-from being_kernel.head.demo_head import build_demo_head
+from being_kernel import BenchSettings
+from being_kernel.api import DEMO_HEAD, FLAME_2020, Motion, PluginRecord, Registry
+from being_kernel.head import build_demo_head
 from being_kernel.media import demo_speech
-from being_kernel.spec import BenchSettings
-from being_kernel.testing import specs as fake_specs
-from being_kernel.types import DEMO_HEAD, FLAME_2020, Motion
+from being_kernel.testing import FAKE_SPECS
 
 DEMO_CLIP = Clip(name="demo_speech", path=None, duration_s=1.0)
 TIMED = ("motion_rtf", "render_fps", "composite_fps", "e2e_fps_no_encode", "e2e_fps_encode",
@@ -38,7 +37,7 @@ TIMED = ("motion_rtf", "render_fps", "composite_fps", "e2e_fps_no_encode", "e2e_
 def run_being(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """The installed ``being`` CLI in a subprocess, with no BEING_* variable but those of ``env``."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BEING_")} | (env or {})
-    cmd = [sys.executable, "-c", "from being_kernel.cli.main import main; main()", *args]
+    cmd = [sys.executable, "-m", "being_kernel.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
@@ -137,10 +136,10 @@ def test_timer_uses_cuda_events_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None
 
 def _registry() -> Registry:
     """Registry of the testing-kit fakes, the avatar with bench settings."""
-    avatar = dataclasses.replace(fake_specs.AVATAR, bench=BenchSettings(
+    avatar = dataclasses.replace(FAKE_SPECS["avatar"], bench=BenchSettings(
         sizes=((96, 64),), warmup=3, config={"delay_s": 0.5, "n_expression": 1}, device_config={"cuda": {"delay_s": 0.25}}))
     return Registry([PluginRecord("fake", c, "being-kernel", "0", "x:y", "ok", spec=s)
-                     for c, s in (("audio", fake_specs.AUDIO), ("avatar", avatar), ("torso", fake_specs.TORSO))])
+                     for c, s in (("audio", FAKE_SPECS["audio"]), ("avatar", avatar), ("torso", FAKE_SPECS["torso"]))])
 
 
 def test_plan_applies_bench_settings_user_values_and_axes() -> None:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from being_bench.clips import DEMO_CLIP, DEMO_CLIP_S, ENV_CLIPS, find_clips
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 
 def _wav(path: Path, segs: bool = False) -> Path:

@@ -17,9 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from being_kernel.contracts import FramewiseStream, TorsoCompositor, TorsoCompositorInfo
-from being_kernel.devices import resolve_device
-from being_kernel.types import Frame
+from being_kernel.api import Frame, FramewiseStream, TorsoCompositor, TorsoCompositorInfo, resolve_device
 
 from .layers import Layer, draw_torso, load_layer, over
 from .spec import StaticConfig

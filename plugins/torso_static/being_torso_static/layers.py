@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from being_kernel.errors import ConfigError
+from being_kernel import ConfigError
 
 #: Longest video layer accepted, in frames (all of them are decoded once and kept at the output size).
 MAX_FRAMES = 1000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from being_kernel.spec import DeviceName, PathName, PluginConfig, PluginSpec, VideoSize
+from being_kernel import DeviceName, PathName, PluginConfig, PluginSpec, VideoSize
 
 
 

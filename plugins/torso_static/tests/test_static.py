@@ -15,10 +15,8 @@ import pydantic
 import pytest
 import torch
 
-from being_kernel.cameras import Cameras
-from being_kernel.contracts import FramewiseStream, TorsoCompositor
-from being_kernel.errors import ConfigError
-from being_kernel.types import Frame, Motion, Placement, head_poses
+from being_kernel import ConfigError
+from being_kernel.api import Cameras, Frame, FramewiseStream, Motion, Placement, TorsoCompositor, head_poses
 from being_torso_static import layers
 from being_torso_static.compositor import StaticTorso
 from being_torso_static.spec import SPEC, StaticConfig
@@ -267,8 +265,8 @@ def test_procedural_torso_follows_the_frames_scale() -> None:
 
 def test_neck_matches_demo_head() -> None:
     """The drawn neck's width and colour are the kernel's demo head's, so the join does not show."""
-    from being_kernel.head.demo_head import build_demo_head
-    from being_kernel.render.mesh import sample_texture
+    from being_kernel.head import build_demo_head
+    from being_kernel.render import sample_texture
 
     d = build_demo_head()
     v = d.v_template

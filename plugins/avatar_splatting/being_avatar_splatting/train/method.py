@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from being_kernel import ConfigError, InputError
 from being_kernel.datasets import TrackedVideo
-from being_kernel.errors import ConfigError, InputError
-from being_kernel.head.refs import FLAME_REFS
-from being_kernel.render.gaussians import eval_sh, rasterize, view_dirs
+from being_kernel.head import FLAME_REFS
+from being_kernel.render import eval_sh, rasterize, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, GradientStats, ParamGroup, TrainRender
 
 from ..avatar import Avatar, save_avatar

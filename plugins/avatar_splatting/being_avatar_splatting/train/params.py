@@ -20,9 +20,8 @@ import math
 
 import torch
 
-from being_kernel.head.geometry import triangle_frames
-from being_kernel.render.gaussians import SH_C0
-from being_kernel.render.surface import MeshGaussians
+from being_kernel.head import triangle_frames
+from being_kernel.render import SH_C0, MeshGaussians
 from being_kernel.train import ParamGroup
 
 NAMES = ("bary12", "offset", "rotation", "log_scale", "opacity_logit", "sh_dc", "sh_rest")

@@ -13,11 +13,10 @@ from typing import Callable
 
 import torch
 
+from being_kernel.api import Motion
 from being_kernel.datasets import TrackedVideo
-from being_kernel.head.flame import FlameModel
-from being_kernel.head.geometry import triangle_frames
+from being_kernel.head import FlameModel, triangle_frames
 from being_kernel.train import FrameStore
-from being_kernel.types import Motion
 
 from .walking import edge_neighbours
 
