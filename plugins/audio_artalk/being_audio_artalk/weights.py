@@ -1,6 +1,6 @@
 """Finding and loading the published weights; never downloads.
 
-Where the weights are looked for, first hit wins (``being_kernel.weights.find_weights``):
+Where the weights are looked for, first hit wins (``being_kernel.api.find_weights``):
 
 1. the ``weights`` config field: a directory, or the ``.pt`` file itself;
 2. the directory in ``$BEING_ARTALK_DIR``;

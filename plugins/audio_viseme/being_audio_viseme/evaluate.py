@@ -1,5 +1,5 @@
 """Reading the 16 kHz test clips; the lip-sync metrics themselves live in the kernel
-(``being_kernel.metrics.lipsync``), where ``being bench`` uses them too."""
+(``being_kernel.metrics``), where ``being bench`` uses them too."""
 
 from __future__ import annotations
 

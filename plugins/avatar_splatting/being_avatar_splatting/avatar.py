@@ -7,7 +7,7 @@
       "name": "...",
       "head_model": "demo" | "flame2020" | "flame2023" | "generic_model.pkl" | "flame2023.pkl"
                     | a path (absolute, or relative to the avatar directory) to a head-model
-                      directory (being_kernel.head.loaders.save_head_model) or a FLAME .pkl,
+                      directory (being_kernel.head.save_head_model) or a FLAME .pkl,
       "motion_space": "...",            # optional; default: the head model's
       "shape": [β0, β1, ...],           # identity coefficients (may be empty)
       "camera": {"width": W, "height": H, "K": 3x3, "R": 3x3, "t": 3},   # OpenCV, world->camera

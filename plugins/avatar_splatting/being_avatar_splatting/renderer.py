@@ -1,9 +1,9 @@
 """The ``splatting`` FlameRenderer: SplattingAvatar's rendering path.
 
-Per chunk of ``batch_frames`` motion frames: FLAME-layout skinning (being_kernel.head.flame) gives
-posed vertices and joints; each Gaussian follows its triangle (being_kernel.render.surface:
+Per chunk of ``batch_frames`` motion frames: FLAME-layout skinning (being_kernel.head.FlameModel) gives
+posed vertices and joints; each Gaussian follows its triangle (being_kernel.render.MeshGaussians:
 barycentric foot point + normal offset, rotation in the triangle frame, scale with sqrt(area));
-all frames of the chunk are rasterized in one call (being_kernel.render.gaussians, cpu or gsplat).
+all frames of the chunk are rasterized in one call (being_kernel.render.rasterize, cpu or gsplat).
 Output: premultiplied RGBA (colour over black + alpha), expected depth (inf where empty), the
 Placement of the root joint (neck base) and the HeadPose (the motion frame's pose and the camera
 rendered through). Every frame depends only on its own motion frame, so the stream is the batch

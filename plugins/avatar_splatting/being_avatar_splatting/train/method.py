@@ -2,7 +2,7 @@
 kernel's training harness.
 
 Each step renders ``batch_frames`` training frames (posed meshes from the tracking, each Gaussian
-on its triangle: being_kernel.render.surface) over the harness's background colours, which also
+on its triangle: being_kernel.render.MeshGaussians) over the harness's background colours, which also
 replace the masked-out pixels of the ground truth; the harness takes the Adam step on L1 + SSIM
 (+ LPIPS). Every ``walk_interval`` steps Gaussians that left their triangle walk on; until
 ``densify_until`` of training they are cloned, split and pruned (the kernel's optimizer surgery).
