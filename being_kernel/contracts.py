@@ -28,7 +28,7 @@ class AudioToFlameInfo:
 
     sample_rate: the rate (Hz) it wants; the kernel resamples input audio to it
     fps:         motion frame rate it produces
-    motion_space: id of the motion space it produces (see being_kernel.types)
+    motion_space: id of the motion space it produces (FLAME_2020, FLAME_2023, DEMO_HEAD or another)
     n_expression: expression coefficients per frame
     latency_s:   algorithmic latency of the streaming call: a frame at time t is final once
                  audio up to t + latency_s has been pushed

@@ -34,7 +34,7 @@ def _device_name(value: str) -> str:
 
 
 #: A config field naming a torch device: "auto", "cpu", "cuda" or "cuda:N" (checked, not resolved:
-#: resolving needs torch, which spec modules must not import; see ``being_kernel.devices``).
+#: resolving needs torch, which spec modules must not import; see ``being_kernel.api.resolve_device``).
 DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 

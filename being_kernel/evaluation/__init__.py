@@ -1,6 +1,6 @@
 """Evaluation for every contract against a tracked video (``being eval``, ``being bench --data``):
 an avatar on held-out views (:func:`evaluate_avatar`), a compositor on full frames, whole image and
-neck band (:func:`evaluate_compositor`). Lip timing of audio models is ``being_kernel.metrics.lipsync``.
+neck band (:func:`evaluate_compositor`). Lip timing of audio models is in ``being_kernel.metrics`` (``lip_gap``, ...).
 """
 
 from .avatar import evaluate_avatar

@@ -74,7 +74,7 @@ def _assert_heads(frames: list[Frame], motion: Motion) -> None:
     for i, f in enumerate(frames):
         assert isinstance(f.head, HeadPose), (
             f"frame {f.index} has no head pose: attach a HeadPose to every frame (Frame.head, kernel API 2; "
-            "being_kernel.types.head_poses builds them)")
+            "being_kernel.api.head_poses builds them)")
         for name in HEAD_POSE_FIELDS:
             torch.testing.assert_close(getattr(f.head, name).cpu(), getattr(motion, name)[i], atol=1e-6, rtol=0,
                                        check_dtype=False, msg=f"frame {f.index}: head.{name} is not the motion's")
