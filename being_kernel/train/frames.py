@@ -6,7 +6,7 @@ about 600 MB), converted per batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
@@ -23,6 +23,12 @@ class FrameStore:
     images: torch.Tensor
     masks: torch.Tensor
     cameras: Cameras
+    # rows are dataset indices (all frames held, in order): look-ups need no search, and no GPU sync
+    _identity: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = int(self.frames.numel())
+        self._identity = bool((self.frames.cpu() == torch.arange(n)).all())
 
     @classmethod
     def load(cls, video, device: torch.device, frames: Sequence[int] | None = None,  # noqa: ANN001 - a TrackedVideo
@@ -53,7 +59,7 @@ class FrameStore:
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows of dataset frames ``idx`` [B] in this store."""
         idx = idx.to(self.frames.device)
-        if len(self) and bool((self.frames == torch.arange(len(self), device=self.frames.device)).all()):
+        if self._identity:
             return idx
         rows = torch.searchsorted(self.frames, idx)
         if not bool((self.frames[rows.clamp_max(len(self) - 1)] == idx).all()):
