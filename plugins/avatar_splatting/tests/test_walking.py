@@ -75,12 +75,18 @@ def test_walk_clamps_at_the_border() -> None:
     assert (out >= 0).all() and torch.allclose(out.sum(-1), torch.ones(1))
 
 
+def _adam(g: GaussianParams) -> torch.optim.Adam:
+    """The optimizer the training harness builds from the method's groups."""
+    return torch.optim.Adam([{"params": [grp.param], "lr": grp.lr, "name": grp.name} for grp in g.groups()], eps=1e-15)
+
+
 def test_densify_grows_the_high_gradient_gaussians_and_keeps_adam_state_aligned() -> None:
     verts, faces = _grid()
     g = GaussianParams.place(verts, faces, 50, sh_degree=1, generator=torch.Generator().manual_seed(0))
+    optimizer = _adam(g)
     for name, p in g.params.items():
         p.grad = torch.ones_like(p)
-    g.optimizer.step()
+    optimizer.step()
     marker = g.params["offset"].data.clone()
     marker[:] = torch.arange(50.0)
     g.params["offset"].data.copy_(marker)
@@ -89,13 +95,14 @@ def test_densify_grows_the_high_gradient_gaussians_and_keeps_adam_state_aligned(
     grad = torch.zeros(1, 50, 3)
     grad[0, 10:20, 0] = 1.0  # only these ten saw a large gradient
     stats.add(grad, torch.ones(1, 50), torch.ones(1), 64)
-    counts = densify_and_prune(g, stats, grad_threshold=1e-3, prune_opacity=0.005, max_gaussians=1000,
+    counts = densify_and_prune(g, stats, optimizer, grad_threshold=1e-3, prune_opacity=0.005, max_gaussians=1000,
                                generator=torch.Generator().manual_seed(1))
     assert counts["cloned"] + counts["split"] == 10 and counts["pruned"] == 5 and len(g) == 55
     offsets = g.params["offset"].data
     assert offsets[:45].tolist() == list(range(5, 50))  # survivors keep their order
     assert sorted(offsets[45:].tolist()) == list(range(10, 20))  # copies of the high-gradient ones
-    state = g.optimizer.state[g.params["offset"]]
+    state = optimizer.state[g.params["offset"]]
+    assert all(group["params"][0] is g.params[group["name"]] for group in optimizer.param_groups)  # the optimizer follows
     assert state["exp_avg"].shape == (55,) and (state["exp_avg"][45:] == 0).all() and (state["exp_avg"][:45] != 0).all()
     assert g.face_ids.shape == (55,)
 
@@ -105,6 +112,6 @@ def test_densify_respects_the_budget() -> None:
     g = GaussianParams.place(verts, faces, 40, sh_degree=0, generator=torch.Generator().manual_seed(0))
     stats = GradientStats(40, torch.device("cpu"))
     stats.add(torch.ones(1, 40, 3), torch.ones(1, 40), torch.ones(1), 64)
-    densify_and_prune(g, stats, grad_threshold=1e-6, prune_opacity=0.0, max_gaussians=46,
+    densify_and_prune(g, stats, _adam(g), grad_threshold=1e-6, prune_opacity=0.0, max_gaussians=46,
                       generator=torch.Generator())
     assert len(g) == 46
