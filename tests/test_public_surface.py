@@ -3,7 +3,7 @@
 Public are ``being_kernel`` (light: what spec modules need), ``being_kernel.api`` (what
 implementations need from the core) and the service packages' top-level modules (``PUBLIC``);
 every other module is private and may change in any release. Plugins (``plugins/``) and the
-example plugin (``docs/example-plugin/``) import only public modules and only names in their
+example plugin and the templates (``docs/example-plugin/``, ``docs/templates/``) import only public modules and only names in their
 ``__all__``; a test here scans their source and names the file and line of each import that
 does not.
 
@@ -28,7 +28,7 @@ import being_kernel
 
 REPO = Path(__file__).resolve().parents[1]
 KERNEL = Path(being_kernel.__file__).parent
-SCANNED = [REPO / "plugins", REPO / "docs" / "example-plugin"]
+SCANNED = [REPO / "plugins", REPO / "docs" / "example-plugin", REPO / "docs" / "templates"]
 SKIPPED_DIRS = {"build", "dist", ".venv", "__pycache__"}  # build outputs: copies of the scanned source
 
 #: the public modules

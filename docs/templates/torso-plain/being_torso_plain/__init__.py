@@ -1,0 +1,1 @@
+"""Template compositor plugin (docs/writing-a-plugin.md)."""
