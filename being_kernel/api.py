@@ -20,7 +20,8 @@ from .config import build as build_config
 from .config import load_file as load_config_file
 from .config import merge as merge_config
 from .config import parse_sets
-from .contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseStream, Stream,
+from .contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseRenderStream,
+                        FramewiseStream, Stream,
                         TorsoCompositor, TorsoCompositorInfo)
 from .devices import default_device, resolve_device
 from .discovery import PluginRecord, Registry, build_plugin
@@ -32,7 +33,7 @@ from .weights import MissingWeights, find_weights, safe_torch_load
 __all__ = [
     # the contracts (docs/writing-a-plugin.md)
     "AudioToFlame", "AudioToFlameInfo", "FlameRenderer", "FlameRendererInfo", "TorsoCompositor", "TorsoCompositorInfo",
-    "Stream", "FramewiseStream",
+    "Stream", "FramewiseStream", "FramewiseRenderStream",
     # the data between stages
     "Audio", "Motion", "Frame", "Placement", "HeadPose", "head_poses", "frames_for", "POSE_FIELDS",
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",

@@ -106,6 +106,22 @@ class FramewiseStream(Stream[Sequence[Frame], list[Frame]]):
         return []
 
 
+class FramewiseRenderStream(Stream[Motion, list[Frame]]):
+    """The streaming call of a renderer that draws each motion frame on its own: every pushed chunk
+    is rendered at once by ``render_fn(chunk, start_index)``, frames numbered on from 0."""
+
+    def __init__(self, render_fn: Callable[[Motion, int], list[Frame]]) -> None:
+        self._fn, self._next = render_fn, 0
+
+    def push(self, chunk: Motion) -> list[Frame]:
+        frames = self._fn(chunk, self._next) if chunk.num_frames else []
+        self._next += chunk.num_frames
+        return frames
+
+    def finish(self) -> list[Frame]:
+        return []
+
+
 class _Plugin(ABC):
     def __init__(self, config) -> None:  # noqa: ANN001 - the spec's pydantic model
         self.config = config

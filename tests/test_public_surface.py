@@ -52,7 +52,7 @@ TOP_ALL = [
 #: being_kernel.api.__all__: what implementations need from the core
 API_ALL = [
     "AudioToFlame", "AudioToFlameInfo", "FlameRenderer", "FlameRendererInfo", "TorsoCompositor", "TorsoCompositorInfo",
-    "Stream", "FramewiseStream",
+    "Stream", "FramewiseStream", "FramewiseRenderStream",
     "Audio", "Motion", "Frame", "Placement", "HeadPose", "head_poses", "frames_for", "POSE_FIELDS",
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "MissingWeights", "read_format_json",

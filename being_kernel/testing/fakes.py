@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseStream,
-                         Stream, TorsoCompositor, TorsoCompositorInfo)
+from ..contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseRenderStream,
+                         FramewiseStream, Stream, TorsoCompositor, TorsoCompositorInfo)
 from ..types import Audio, Frame, Motion, Placement, frames_for, head_poses
 from .specs import FakeAudioConfig, FakeCompositorConfig, FakeRendererConfig
 
@@ -140,22 +140,13 @@ class FakeRenderer(FlameRenderer):
                 for i in range(t)]
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:
-        return _RenderStream(self)
+        return FramewiseRenderStream(self._render_slowly)
 
-
-class _RenderStream(Stream[Motion, list[Frame]]):
-    def __init__(self, renderer: FakeRenderer) -> None:
-        self.renderer, self.next = renderer, 0
-
-    def push(self, chunk: Motion) -> list[Frame]:
-        if self.renderer.config.delay_s:
-            time.sleep(self.renderer.config.delay_s * chunk.num_frames)
-        frames = self.renderer.render(chunk, self.next)
-        self.next += chunk.num_frames
-        return frames
-
-    def finish(self) -> list[Frame]:
-        return []
+    def _render_slowly(self, chunk: Motion, start_index: int) -> list[Frame]:
+        """``render``, after ``delay_s`` per frame (a slow renderer, for bus tests)."""
+        if self.config.delay_s:
+            time.sleep(self.config.delay_s * chunk.num_frames)
+        return self.render(chunk, start_index)
 
 
 class FakeCompositor(TorsoCompositor):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 
 from being_kernel import ConfigError
-from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, Motion, Placement, Stream,
-                              default_device, head_poses, resolve_device)
+from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion,
+                              Placement, Stream, default_device, head_poses, resolve_device)
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
 from being_kernel.render import MeshGaussians, eval_sh, rasterize, view_dirs
 
@@ -130,22 +130,7 @@ class SplattingRenderer(FlameRenderer):
         return frames
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:
-        return _SplattingStream(self)
+        return FramewiseRenderStream(self.render)  # stateless per frame
 
     def close(self) -> None:
         pass
-
-
-class _SplattingStream(Stream[Motion, list[Frame]]):
-    """Stateless per frame: each pushed chunk is rendered at once, numbered on from 0."""
-
-    def __init__(self, renderer: SplattingRenderer) -> None:
-        self.renderer, self.next = renderer, 0
-
-    def push(self, chunk: Motion) -> list[Frame]:
-        frames = self.renderer.render(chunk, self.next)
-        self.next += chunk.num_frames
-        return frames
-
-    def finish(self) -> list[Frame]:
-        return []

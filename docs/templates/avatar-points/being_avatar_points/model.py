@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, Motion, Placement, Stream,
-                              head_poses, safe_torch_load)
+from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion,
+                              Placement, Stream, head_poses, safe_torch_load)
 from being_kernel.head import FlameModel, build_demo_head, portrait_camera
 from being_kernel.render import rasterize
 
@@ -57,17 +57,4 @@ class PointsRenderer(FlameRenderer):
         return splat(self.model, self._pad(motion), self.colors, cameras, self.size)
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:
-        return PointsStream(self)
-
-
-class PointsStream(Stream[Motion, list[Frame]]):
-    def __init__(self, renderer: PointsRenderer) -> None:
-        self.renderer, self.next = renderer, 0
-
-    def push(self, chunk: Motion) -> list[Frame]:
-        frames = self.renderer.render(chunk, self.next)
-        self.next += chunk.num_frames
-        return frames
-
-    def finish(self) -> list[Frame]:
-        return []
+        return FramewiseRenderStream(self.render)  # each frame on its own: streaming equals batch
