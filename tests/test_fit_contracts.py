@@ -63,3 +63,13 @@ def test_being_fit_refuses_data_of_the_wrong_kind(tmp_path: Path) -> None:
     proc = _being("fit", "--torso", "fake", "--avatar", "splatting", "--data", str(heads), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "one of --avatar, --torso or --audio" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_being_plugins_shows_who_is_trainable_and_on_what() -> None:
+    text = _being("plugins").stdout
+    assert "[being fit --avatar splatting: tracked-video]" in text and "[being fit --torso fake: full-frame]" in text
+    listing = json.loads(_being("plugins", "--json").stdout)
+    by_name = {(r["contract"], r["name"]): r for r in listing["plugins"]}
+    assert by_name[("torso", "fake")]["trainer"]["dataset"] == "full-frame"
+    assert "steps" in by_name[("avatar", "splatting")]["trainer"]["config_schema"]["properties"]
+    assert by_name[("torso", "static")]["trainer"] is None

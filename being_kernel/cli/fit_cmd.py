@@ -14,7 +14,7 @@ from .main import app
 @app.command("fit")
 def fit(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset: a tracked video (metrical-tracker, INSTA, "
-                                                         "IMavatar, being prepare; docs/datasets.md)."),
+                                                         "IMavatar or a registered reader's; docs/datasets.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Asset directory to write (when training ends)."),
     avatar: Optional[str] = typer.Option(None, "--avatar", help="Avatar plugin to train (default: splatting, when "
                                          "no --torso or --audio is given)."),

@@ -41,7 +41,9 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
         typer.echo(f"{contract}:")
         for rec in registry.of(contract):
             if rec.ok:
-                typer.echo(f"  {rec.name:<11} {rec.distribution} {rec.version}  {rec.description}")
+                fit = (f" [being fit --{contract} {rec.name}: {rec.spec.trainer.dataset}]"
+                       if rec.spec and rec.spec.trainer else "")
+                typer.echo(f"  {rec.name:<11} {rec.distribution} {rec.version}  {rec.description}{fit}")
             else:
                 typer.echo(f"  {rec.name:<11} {rec.status.upper()}: {rec.error} -> {rec.hint}")
         for m in missing:
