@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 from tqdm import tqdm
@@ -36,6 +36,9 @@ from .config import FitConfig
 from .losses import PhotometricLoss
 from .method import FitMethod, ParamGroup, TrainRender, build_method
 from .summary import FitSummary, finite_or_none
+
+if TYPE_CHECKING:
+    from ..datasets import TrackedVideo
 
 #: Held-out frames rendered per call when measuring PSNR.
 EVAL_BATCH = 8
@@ -74,10 +77,11 @@ class FitContext:
         return torch.full((n, 3), 1.0 if mode == "white" else 0.0, device=self.device)
 
 
-def run_fit(trainer: TrainerSpec, data: Any, out: Path, config: FitConfig, *, work: Path, resume: bool = True,
-            contract: str, method_name: str, log: Callable[[str], None] = print) -> FitSummary:
-    """Train ``trainer``'s method on ``data`` and write its asset to ``out`` (replacing it if it
-    exists: the CLI checks ``--force`` before); returns the summary, also in ``work/summary.json``."""
+def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConfig, *, work: Path,
+            resume: bool = True, contract: str, method_name: str, log: Callable[[str], None] = print) -> FitSummary:
+    """Train ``trainer``'s method on ``data`` (the dataset of its kind, ``train.data.load_fit_data``)
+    and write its asset to ``out`` (replacing it if it exists: the CLI checks ``--force`` before);
+    returns the summary, also in ``work/summary.json``."""
     from ..spec import _load
 
     device = resolve_device(config.device) or default_device()
@@ -85,7 +89,7 @@ def run_fit(trainer: TrainerSpec, data: Any, out: Path, config: FitConfig, *, wo
     ctx = FitContext(config=config, device=device, generator=generator, work=work, log=log)
     method = build_method(_load(trainer.method), data, config, device, generator)
     work.mkdir(parents=True, exist_ok=True)
-    print_ = fingerprint({"data": str(Path(getattr(data, "root", "")).resolve()), "frames": len(data),
+    print_ = fingerprint({"data": str(Path(data.root).resolve()), "frames": len(data),
                           "method": trainer.method, "config": _schedule_free(config), **method.fingerprint()})
     ckpt = work / CHECKPOINT
     loss_fn = PhotometricLoss(config, device, log)
@@ -118,12 +122,11 @@ def run_fit(trainer: TrainerSpec, data: Any, out: Path, config: FitConfig, *, wo
         preview(ctx, method, "final")
         _export(method, out)
     train_frames, test_frames = int(method.train_indices.numel()), int(method.test_indices.numel())
-    size = getattr(getattr(data, "cameras", None), "width", None)
     summary = FitSummary(
-        contract=contract, method=method_name, data=str(getattr(data, "root", "")), out=str(out), device=str(device),
+        contract=contract, method=method_name, data=str(data.root), out=str(out), device=str(device),
         steps=ctx.step, train_seconds=round(ctx.elapsed, 1),
         stopped_by="steps" if ctx.step >= config.steps else "time", train_frames=train_frames,
-        test_frames=test_frames, image_size=(size, data.cameras.height) if size is not None else None,
+        test_frames=test_frames, image_size=(data.cameras.width, data.cameras.height),
         initial_test_psnr=finite_or_none(initial), test_psnr=finite_or_none(held_out_psnr(method, device)),
         stats=method.stats())
     summary.write(work / "summary.json")
