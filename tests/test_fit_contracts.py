@@ -73,3 +73,15 @@ def test_being_plugins_shows_who_is_trainable_and_on_what() -> None:
     assert by_name[("torso", "fake")]["trainer"]["dataset"] == "full-frame"
     assert "steps" in by_name[("avatar", "splatting")]["trainer"]["config_schema"]["properties"]
     assert by_name[("torso", "static")]["trainer"] is None
+
+
+def test_a_time_budget_ends_training_and_says_so(full_frame: Path, tmp_path: Path) -> None:
+    proc = _being("fit", "--torso", "fake", "--data", str(full_frame), "--out", str(tmp_path / "plate"),
+                  "--set", "fit.steps=100000000", "--set", "fit.max_minutes=0.01", "--set", "fit.device=cpu",
+                  "--set", "fit.lpips=off")
+    assert proc.returncode == 0, proc.stderr
+    from being_kernel.train import FitSummary
+
+    summary = FitSummary.from_json((tmp_path / "plate.fit" / "summary.json").read_text())
+    assert summary.stopped_by == "time" and 0 < summary.steps < 100000000
+    assert summary.train_seconds >= 0.6 and "stopped by the time budget" in proc.stdout

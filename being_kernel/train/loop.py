@@ -87,12 +87,11 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
     device = resolve_device(config.device) or default_device()
     generator = torch.Generator().manual_seed(config.seed)
     ctx = FitContext(config=config, device=device, generator=generator, work=work, log=log)
+    loss_fn = PhotometricLoss(config, device, log)  # first: a missing LPIPS file fails before any reading
     method = build_method(_load(trainer.method), data, config, device, generator)
-    work.mkdir(parents=True, exist_ok=True)
     print_ = fingerprint({"data": str(Path(data.root).resolve()), "frames": len(data),
                           "method": trainer.method, "config": _schedule_free(config), **method.fingerprint()})
     ckpt = work / CHECKPOINT
-    loss_fn = PhotometricLoss(config, device, log)
     if resume and ckpt.is_file():
         state = load_checkpoint(ckpt, print_)
         method.load_state_dict(state["method"])
@@ -103,6 +102,7 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
         method.initialize()
         _new_optimizer(ctx, method)
         initial = held_out_psnr(method, device)
+    work.mkdir(parents=True, exist_ok=True)  # only now: a run refused while starting leaves no directory
 
     def save() -> None:
         save_checkpoint(ckpt, {"fingerprint": print_, "step": ctx.step, "elapsed": ctx.elapsed,
@@ -113,8 +113,9 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
         try:
             _train(ctx, method, loss_fn, stop, save)
         except KeyboardInterrupt:  # a second Ctrl-C: the state may be mid-step, keep the last checkpoint
-            raise Interrupted(f"interrupted at step {ctx.step}; the last checkpoint in {work} resumes it: run the "
-                              "same command again") from None
+            resumes = (f"the last checkpoint in {work} resumes it: run the same command again" if ckpt.is_file()
+                       else "no checkpoint was written yet")
+            raise Interrupted(f"interrupted at step {ctx.step}; {resumes}") from None
         save()
         if stop.is_set():
             raise Interrupted(f"interrupted at step {ctx.step}; the checkpoint in {work} resumes it: run the same "
@@ -137,7 +138,11 @@ def _train(ctx: FitContext, method: FitMethod, loss_fn: PhotometricLoss, stop: t
            save: Callable[[], None]) -> None:
     c = ctx.config
     train = method.train_indices
-    bar = tqdm(total=c.steps, initial=ctx.step, unit="step", desc="being fit", leave=False)
+    # with a time budget the bar runs over the budget's seconds, else over the steps
+    budget = None if c.max_minutes is None else 60.0 * c.max_minutes
+    bar = (tqdm(total=c.steps, initial=ctx.step, unit="step", desc="being fit", leave=False) if budget is None else
+           tqdm(total=round(budget), initial=min(round(ctx.elapsed), round(budget)), unit="s",
+                desc="being fit (time budget)", leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s{postfix}"))
     t_last = time.perf_counter()
     try:
         while ctx.progress < 1.0 and not stop.is_set():
@@ -165,17 +170,19 @@ def _train(ctx: FitContext, method: FitMethod, loss_fn: PhotometricLoss, stop: t
             now = time.perf_counter()
             ctx.elapsed += now - t_last
             t_last = now
-            bar.update(1)
+            bar.update(1 if budget is None else min(ctx.elapsed, budget) - bar.n)
             if ctx.step % 10 == 0:  # reading values back waits for the GPU: only when shown
-                _show(bar, out, loss, method)
+                _show(bar, out, loss, method, ctx.step if budget is not None else None)
     finally:
         bar.close()
 
 
-def _show(bar: tqdm, out: TrainRender, loss: torch.Tensor, method: FitMethod) -> None:
+def _show(bar: tqdm, out: TrainRender, loss: torch.Tensor, method: FitMethod, step: int | None) -> None:
     with torch.no_grad():
         batch_psnr = float(psnr(out.pred.detach().clamp(0, 1), out.target).mean())
     extra = {s.name: s.value for s in method.stats()}
+    if step is not None:  # the bar counts seconds: show the step too
+        extra["step"] = step
     bar.set_postfix(loss=f"{float(loss.detach()):.4f}", psnr=f"{batch_psnr:.2f}", **extra)
 
 

@@ -129,3 +129,4 @@ def test_lpips_term_joins_the_loss_when_its_weights_are_on_disk(synth: Path, tmp
     monkeypatch.setenv("BEING_LPIPS_DIR", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="fit.lpips=on"):
         _fit(video, tmp_path / "c", SplattingFitConfig(**{**base, "lpips": "on"}))
+    assert not (tmp_path / "c.fit").exists() and not (tmp_path / "c").exists()  # a refused start leaves nothing
