@@ -85,3 +85,19 @@ def test_a_time_budget_ends_training_and_says_so(full_frame: Path, tmp_path: Pat
     summary = FitSummary.from_json((tmp_path / "plate.fit" / "summary.json").read_text())
     assert summary.stopped_by == "time" and 0 < summary.steps < 100000000
     assert summary.train_seconds >= 0.6 and "stopped by the time budget" in proc.stdout
+
+
+def test_audio_models_get_a_tracked_video_with_its_sound(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from being_kernel.errors import InputError
+    from being_kernel.train.data import load_fit_data
+
+    data = make_synthetic(tmp_path / "talk", size=32, frames=4, test_frames=1, progress=False)
+    with pytest.raises(InputError, match="no audio track"):
+        load_fit_data("audio-motion", data)
+    sf.write(data / "audio.wav", (0.1 * np.sin(np.arange(16000) / 10)).astype(np.float32), 16000)
+    video = load_fit_data("audio-motion", data)
+    assert video.audio_path == data / "audio.wav" and video.load_audio().sample_rate == 16000
+    assert load_fit_data("tracked-video", data).full_frame is False
