@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
 import typer
 
 from .. import KERNEL_API_VERSION, __version__
-from ..errors import BeingError
+from ..errors import BeingError, Interrupted
 
 app = typer.Typer(
     name="being",
@@ -74,14 +75,40 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+#: Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them.
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+def _stop_on(signum: int, frame) -> None:  # noqa: ANN001 - signal handler signature
+    """SIGTERM and SIGHUP (kill, timeout, schedulers, a closed terminal) stop a run the way Ctrl-C
+    does: as a KeyboardInterrupt in the main thread, so every stage tears down and no partial file
+    is left."""
+    _state["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def _exit_interrupted(message: str) -> None:
+    """Report an interrupted run and leave at once. The cleanup has run (writers aborted, plugins
+    closed); skipping interpreter finalisation avoids native thread pools (torch, pocketsphinx)
+    being destroyed mid-work, which aborts the process (SIGABRT) instead of exiting."""
+    typer.echo(f"being: error: {message}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_SIGNAL_EXIT.get(_state.get("signal", signal.SIGINT), 130))
+
+
 def main() -> None:
     """Console entry point: runs the app, turns errors into one line and an exit code."""
     _state["debug"] = _state["debug"] or "--debug" in sys.argv[1:]
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on)
     _register_commands()
     try:
         app()  # typer reports usage errors itself (exit 2)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _exit_interrupted("interrupted" if _state.get("signal", signal.SIGINT) == signal.SIGINT else "terminated")
+    except Interrupted as exc:
+        _exit_interrupted(exc.one_line())
     except BeingError as exc:
         if _state["debug"]:
             traceback.print_exc()

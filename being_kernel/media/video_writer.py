@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from fractions import Fraction
+from glob import escape as glob_escape
 from pathlib import Path
 from types import TracebackType
 
@@ -80,6 +81,28 @@ def _to_rgb24(frame: np.ndarray | torch.Tensor, height: int, width: int) -> np.n
     return np.ascontiguousarray(frame.cpu().numpy())
 
 
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Delete ``.NAME.PID.partial.mp4`` files beside ``path`` left by writers whose process is gone
+    (a SIGKILL, a power cut); files of live processes stay. Returns what was removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.partial.mp4"):
+        pid = tmp.name[len(path.name) + 2:-len(".partial.mp4")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 class Mp4Writer:
     """Encode RGB frames (and optionally the original audio) into ``path``.
 
@@ -119,6 +142,7 @@ class Mp4Writer:
         self._audio, self._audio_rate = self._prepare_audio(audio, audio_rate)
         self._audio_pos = 0  # samples of self._audio already sent to the encoder
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.mp4")
+        remove_stale_partials(self.path)
         try:
             self._open()
         except BaseException:
