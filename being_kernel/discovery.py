@@ -162,7 +162,8 @@ class Registry:
         usable = ", ".join(r.name for r in self.of(contract) if r.ok) or "none"
         known = next((m for m in KNOWN_METHODS if (m.contract, m.name) == (contract, name)), None)
         if known is not None:
-            raise PluginError(f"--{contract} {name} is not installed (installed: {usable})", known.install_hint)
+            state = "is planned but not released yet" if known.planned else "is not installed"
+            raise PluginError(f"--{contract} {name} {state} (installed: {usable})", known.install_hint)
         raise PluginError(f"--{contract} {name}: no such plugin (installed: {usable})", "run 'being plugins' to see what is available")
 
 

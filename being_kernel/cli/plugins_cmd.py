@@ -34,7 +34,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
             "plugins": [_record_json(r) for r in registry.records],
             "hooks": [_record_json(r) for r in hooks],
             "not_installed": [{"name": m.name, "contract": m.contract, "distribution": m.distribution,
-                               "description": m.description, "install": m.install_hint} for m in missing],
+                               "description": m.description, "planned": m.planned,
+                               "install": None if m.planned else m.install_hint} for m in missing],
         }, indent=2))
         return
     for contract in ("audio", "avatar", "torso"):
@@ -48,7 +49,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
                 typer.echo(f"  {rec.name:<11} {rec.status.upper()}: {rec.error} -> {rec.hint}")
         for m in missing:
             if m.contract == contract:
-                typer.echo(f"  {m.name:<11} not installed: {m.description} -> {m.install_hint}")
+                state = "planned" if m.planned else "not installed"
+                typer.echo(f"  {m.name:<11} {state}: {m.description} -> {m.install_hint}")
     if hooks:
         typer.echo("hooks:")
         for rec in hooks:
