@@ -38,7 +38,7 @@ class Cameras:
     def __getitem__(self, index: int | slice | torch.Tensor | list[int]) -> Cameras:
         """The cameras ``index`` picks (an int keeps a batch of one), same image size."""
         if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+            index = [index]  # a batch of one; out of range is an IndexError, not an empty batch
         if isinstance(index, list):
             index = torch.as_tensor(index, dtype=torch.int64)
         if isinstance(index, torch.Tensor):

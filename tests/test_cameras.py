@@ -1,5 +1,6 @@
 """Cameras: indexing keeps the picked cameras, resizing scales projections with the image."""
 
+import pytest
 import torch
 
 from being_kernel.cameras import Cameras
@@ -19,8 +20,11 @@ def test_indexing_picks_cameras() -> None:
         sub = cams[index]
         expect = torch.arange(4)[index if not isinstance(index, int) else slice(index % 4, index % 4 + 1)]
         torch.testing.assert_close(sub.R, cams.R[expect])
+        torch.testing.assert_close(sub.t, cams.t[expect])
         torch.testing.assert_close(sub.K, cams.K[expect])
         assert (sub.width, sub.height) == (cams.width, cams.height)
+    with pytest.raises(IndexError):
+        cams[4]  # never an empty batch
 
 
 def test_resized_projection_scales_with_the_image() -> None:
