@@ -13,6 +13,7 @@ fall-back to another copy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -148,9 +149,7 @@ def safe_torch_load(path: str | Path, *, mmap: bool = False, what: str = "checkp
         raise InputError(f"{path}: reading this {what} safely needs torch >= 2.5", hint="upgrade torch")
 
     def load(with_mmap: bool) -> object:
-        if not safe_globals:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=with_mmap)
-        with allow(list(safe_globals)):
+        with allow(list(safe_globals)) if safe_globals else contextlib.nullcontext():
             return torch.load(path, map_location="cpu", weights_only=True, mmap=with_mmap)
 
     try:
