@@ -131,21 +131,6 @@ class _AudioStreamTap(Stream[np.ndarray, Motion]):
         return motion
 
 
-class _AudioTap(AudioToFlame):
-    def __init__(self, inner: AudioToFlame, probe: _Probe) -> None:
-        super().__init__(inner.config)
-        self.inner, self.probe = inner, probe
-
-    def info(self) -> AudioToFlameInfo:
-        return self.inner.info()
-
-    def generate(self, audio: Audio) -> Motion:
-        return self.inner.generate(audio)
-
-    def open_stream(self) -> Stream[np.ndarray, Motion]:
-        return _AudioStreamTap(self.inner.open_stream(), self.probe)
-
-
 class _PtsStreamTap(Stream[Sequence[Frame], list[Frame]]):
     def __init__(self, inner: Stream[Sequence[Frame], list[Frame]], trace: StreamTrace) -> None:
         self.inner, self.trace = inner, trace
@@ -161,19 +146,36 @@ class _PtsStreamTap(Stream[Sequence[Frame], list[Frame]]):
         return self._note(self.inner.finish())
 
 
-class _CompositorTap(TorsoCompositor):
-    def __init__(self, inner: TorsoCompositor, trace: StreamTrace) -> None:
-        super().__init__(inner.config)
-        self.inner, self.trace = inner, trace
+class _StageTap:
+    """What the two stage taps share: a stage that is ``inner`` in all but its streaming call, whose
+    stream ``stream_tap(stream, note)`` wraps (``note``: what the tap records into). Listed before
+    the contract's base class, so its ``info`` and ``open_stream`` are the ones the contract sees."""
 
-    def info(self) -> TorsoCompositorInfo:
+    stream_tap: Callable[..., Stream]
+
+    def __init__(self, inner: AudioToFlame | TorsoCompositor, note: _Probe | StreamTrace) -> None:
+        super().__init__(inner.config)
+        self.inner, self.note = inner, note
+
+    def info(self) -> AudioToFlameInfo | TorsoCompositorInfo:
         return self.inner.info()
+
+    def open_stream(self) -> Stream:
+        return self.stream_tap(self.inner.open_stream(), self.note)
+
+
+class _AudioTap(_StageTap, AudioToFlame):
+    stream_tap = _AudioStreamTap
+
+    def generate(self, audio: Audio) -> Motion:
+        return self.inner.generate(audio)
+
+
+class _CompositorTap(_StageTap, TorsoCompositor):
+    stream_tap = _PtsStreamTap
 
     def composite(self, heads: Sequence[Frame]) -> list[Frame]:
         return self.inner.composite(heads)
-
-    def open_stream(self) -> Stream[Sequence[Frame], list[Frame]]:
-        return _PtsStreamTap(self.inner.open_stream(), self.trace)
 
 
 def host_rgb24(image: torch.Tensor) -> np.ndarray:
