@@ -16,8 +16,8 @@ seam, where the upper and lower lips meet (:func:`lip_seam`):
 The lip gap of a frame is the mean distance of the facing pairs in the central third of the
 mouth's width (near the corners the lips always touch), minus the same in the template, whose
 lips are shut. The template term matters for FLAME: its mouth opening is the inner lining of the
-lips, whose edges stay about 17 mm apart at the centre while the lips touch in front; on the demo
-head the pairs coincide at rest and the term is zero.
+lips, whose edges stay apart at the centre while the lips touch in front; on the demo head the
+pairs coincide at rest and the term is zero.
 
 Ground truth is Festival's ``.segs`` phone timing (``END_TIME 100 PHONE`` per line).
 """
