@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import InputError
-from .report import EvalReport, Scores, build_plugin_for_eval, mean_scores, sync
+from .report import EvalReport, Scores, build_plugin_for_eval, held_out_chunks, mean_scores, report_pairs, sync
 
 #: Frames rendered and scored per call.
 EVAL_CHUNK = 16
@@ -32,7 +32,6 @@ def evaluate_avatar(avatar_plugin: str, avatar_config: dict, data: str | Path, d
 
     ``on_frame(ground_truth [H, W, 3], render [H, W, 3])`` sees each compared pair (for videos)."""
     from ..datasets import load_tracked_video
-    from ..train import FrameStore
 
     video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
     frames = _frames(video, all_frames)
@@ -42,9 +41,7 @@ def evaluate_avatar(avatar_plugin: str, avatar_config: dict, data: str | Path, d
         scores = Scores(dev)
         bg = torch.tensor(list(background), dtype=torch.float32)
         seconds = 0.0
-        for a in range(0, len(frames), EVAL_CHUNK):
-            idx = torch.tensor(frames[a:a + EVAL_CHUNK])
-            store = FrameStore.load(video, torch.device("cpu"), idx.tolist())
+        for idx, store in held_out_chunks(video, frames, EVAL_CHUNK):
             sync(dev)
             t0 = time.perf_counter()
             try:
@@ -58,11 +55,7 @@ def evaluate_avatar(avatar_plugin: str, avatar_config: dict, data: str | Path, d
             pred = (images[..., :3] + (1.0 - images[..., 3:]) * bg).clamp(0.0, 1.0)
             truth = store.targets(idx, bg.expand(len(idx), 3))
             scores.add(idx.tolist(), pred, truth)
-            if on_frame is not None:
-                for k in range(len(idx)):
-                    on_frame(truth[k], pred[k])
-            if progress is not None:
-                progress(len(idx))
+            report_pairs(truth, pred, on_frame, progress)
     finally:
         renderer.close()
     means = mean_scores(scores.rows)

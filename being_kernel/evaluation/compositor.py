@@ -18,7 +18,7 @@ import torch
 from ..types import Frame, Placement, head_poses
 from .avatar import EVAL_CHUNK, _frames
 from .band import neck_band
-from .report import CompositeReport, Scores, build_plugin_for_eval, mean_scores, sync
+from .report import CompositeReport, Scores, build_plugin_for_eval, held_out_chunks, mean_scores, report_pairs, sync
 
 #: FLAME joint order: root (neck base), neck, jaw, left eye, right eye.
 JAW_JOINT = 2
@@ -35,7 +35,6 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
     neck band. ``on_frame(real [H, W, 3], composite [H, W, 3])`` sees each compared pair."""
     from ..datasets import load_tracked_video
     from ..head.flame import FlameModel
-    from ..train import FrameStore
 
     video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
     frames = _frames(video, all_frames)
@@ -52,9 +51,7 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
         model = FlameModel(video.head()).eval()
         shape = video.shape if video.shape.numel() else None
         seconds = 0.0
-        for a in range(0, len(frames), EVAL_CHUNK):
-            idx = torch.tensor(frames[a:a + EVAL_CHUNK])
-            store = FrameStore.load(video, torch.device("cpu"), idx.tolist())
+        for idx, store in held_out_chunks(video, frames, EVAL_CHUNK):
             motion, cams = video.motion.select(idx), video.cameras[idx]
             with torch.no_grad():
                 joints = model(motion, shape).joints  # [B, J, 3]
@@ -72,11 +69,7 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
             real = store.image(idx)
             band = neck_band(store.mask(idx), None, band_px, below_y=pix[:, JAW_JOINT, 1])
             scores.add(idx.tolist(), images.clamp(0, 1), real, band)
-            if on_frame is not None:
-                for k in range(len(idx)):
-                    on_frame(real[k], images[k])
-            if progress is not None:
-                progress(len(idx))
+            report_pairs(real, images, on_frame, progress)
     finally:
         compositor.close()
         if renderer is not None:

@@ -6,20 +6,17 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 
 
-@dataclass
-class EvalReport:
-    """An avatar on held-out views: mean metrics, per-frame values, how fast it rendered.
+@dataclass(kw_only=True)
+class ScoreReport:
+    """What every evaluation reports: mean metrics over ``frames`` of the tracked video ``data`` and
+    the per-frame values. psnr (dB), ssim in [-1, 1], lpips (None when unavailable: lpips_reason
+    says why)."""
 
-    psnr (dB), ssim in [-1, 1], lpips (None when unavailable: lpips_reason says why);
-    render_fps: frames per second of ``render_views`` (skinning, posing, rasterization and the
-    copy back to the host, synchronised on CUDA)."""
-
-    avatar: str
-    plugin: str
     data: str
     format: str
     frames: list[int]
@@ -27,7 +24,6 @@ class EvalReport:
     ssim: float
     lpips: float | None
     lpips_reason: str | None
-    render_fps: float
     device: str
     image_size: tuple[int, int]
     per_frame: list[dict] = field(default_factory=list)
@@ -36,8 +32,18 @@ class EvalReport:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-@dataclass
-class CompositeReport:
+@dataclass(kw_only=True)
+class EvalReport(ScoreReport):
+    """An avatar on held-out views. render_fps: frames per second of ``render_views`` (skinning,
+    posing, rasterization and the copy back to the host, synchronised on CUDA)."""
+
+    avatar: str
+    plugin: str
+    render_fps: float
+
+
+@dataclass(kw_only=True)
+class CompositeReport(ScoreReport):
     """A compositor on full frames: the whole image and the neck band (see ``band.neck_band``).
 
     heads: "avatar PLUGIN PATH" when an avatar rendered the heads, "ground truth" when the frames'
@@ -45,23 +51,10 @@ class CompositeReport:
 
     torso: str
     heads: str
-    data: str
-    format: str
-    frames: list[int]
-    psnr: float
-    ssim: float
-    lpips: float | None
     band_psnr: float
     band_ssim: float
     band_px: int
-    lpips_reason: str | None
     composite_fps: float
-    device: str
-    image_size: tuple[int, int]
-    per_frame: list[dict] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, allow_nan=True) + "\n"
 
 
 class Scores:
@@ -114,6 +107,25 @@ def build_plugin_for_eval(contract: str, name: str, values: dict, device: str): 
     if "device" in spec.config.model_fields:
         values.setdefault("device", device)
     return build_plugin(spec, cfg.build(spec.config, contract, values), contract, name)
+
+
+def held_out_chunks(video, frames: list[int], chunk: int):  # noqa: ANN001, ANN201 - TrackedVideo -> iterator
+    """(idx [B], FrameStore of those frames on the CPU) for ``frames`` in chunks of ``chunk``."""
+    from ..train import FrameStore
+
+    for a in range(0, len(frames), chunk):
+        idx = torch.tensor(frames[a:a + chunk])
+        yield idx, FrameStore.load(video, torch.device("cpu"), idx.tolist())
+
+
+def report_pairs(truth: torch.Tensor, pred: torch.Tensor, on_frame: Callable | None,
+                 progress: Callable[[int], None] | None) -> None:
+    """Hand each compared pair ([B, H, W, 3] each) to ``on_frame`` and count them on ``progress``."""
+    if on_frame is not None:
+        for k in range(len(truth)):
+            on_frame(truth[k], pred[k])
+    if progress is not None:
+        progress(len(truth))
 
 
 def sync(device: torch.device) -> None:

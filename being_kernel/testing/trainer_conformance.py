@@ -88,11 +88,10 @@ def trainer_conformance_suite(contract: str, name: str, config: dict, *,
             method_cls = spec().trainer.load_method()
             original = method_cls.after_step
 
-            def interrupting(self, ctx):  # noqa: ANN001, ANN202
-                result = original(self, ctx)
+            def interrupting(self, ctx) -> None:  # noqa: ANN001
+                original(self, ctx)
                 if ctx.step == interrupt_at:
                     signal.raise_signal(signal.SIGINT)
-                return result
 
             out = tmp_path / straight[0].name
             monkeypatch.setattr(method_cls, "after_step", interrupting)

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from .frames import FrameStore
     from .loop import FitContext, run_fit
     from .losses import PhotometricLoss
-    from .method import FitMethod, ParamGroup, TrainRender
+    from .method import FitMethod, ParamGroup, TrainRender, adam
     from .surgery import GradientStats, densify_candidates, select_and_extend
 
 _LAZY = {
     "FrameStore": "frames", "FitContext": "loop", "run_fit": "loop", "PhotometricLoss": "losses",
-    "FitMethod": "method", "ParamGroup": "method", "TrainRender": "method",
+    "FitMethod": "method", "ParamGroup": "method", "TrainRender": "method", "adam": "method",
     "GradientStats": "surgery", "densify_candidates": "surgery", "select_and_extend": "surgery",
 }
 

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -34,7 +34,7 @@ from .checkpoint import CHECKPOINT, fingerprint, load_checkpoint, save_checkpoin
 from ..spec import TrainerSpec
 from .config import FitConfig
 from .losses import PhotometricLoss
-from .method import FitMethod, ParamGroup, TrainRender, build_method
+from .method import FitMethod, TrainRender, adam, build_method
 from .summary import FitSummary, finite_or_none
 
 if TYPE_CHECKING:
@@ -55,7 +55,6 @@ class FitContext:
     work: Path
     log: Callable[[str], None]
     optimizer: torch.optim.Optimizer | None = None
-    groups: list[ParamGroup] = field(default_factory=list)
     step: int = 0
     elapsed: float = 0.0
     background: torch.Tensor | None = None  # [B, 3] of the current batch
@@ -82,13 +81,11 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
     """Train ``trainer``'s method on ``data`` (the dataset of its kind, ``train.data.load_fit_data``)
     and write its asset to ``out`` (replacing it if it exists: the CLI checks ``--force`` before);
     returns the summary, also in ``work/summary.json``."""
-    from ..spec import _load
-
     device = resolve_device(config.device) or default_device()
     generator = torch.Generator().manual_seed(config.seed)
     ctx = FitContext(config=config, device=device, generator=generator, work=work, log=log)
     loss_fn = PhotometricLoss(config, device, log)  # first: a missing LPIPS file fails before any reading
-    method = build_method(_load(trainer.method), data, config, device, generator)
+    method = build_method(trainer.load_method(), data, config, device, generator)
     print_ = fingerprint({"data": str(Path(data.root).resolve()), "frames": len(data),
                           "method": trainer.method, "config": _schedule_free(config), **method.fingerprint()})
     ckpt = work / CHECKPOINT
@@ -161,8 +158,7 @@ def _train(ctx: FitContext, method: FitMethod, loss_fn: PhotometricLoss, stop: t
             method.after_backward(out, ctx)
             ctx.optimizer.step()
             ctx.step += 1
-            if method.after_step(ctx):
-                ctx.groups = method.parameter_groups()
+            method.after_step(ctx)
             if ctx.step % c.preview_every == 0:
                 preview(ctx, method, f"step_{ctx.step:06d}")
             if ctx.step % c.checkpoint_every == 0:
@@ -209,12 +205,7 @@ def preview(ctx: FitContext, method: FitMethod, name: str) -> None:
 # ---- optimizer state ------------------------------------------------------------------------
 
 def _new_optimizer(ctx: FitContext, method: FitMethod) -> None:
-    ctx.groups = method.parameter_groups()
-    names = [g.name for g in ctx.groups]
-    if len(set(names)) != len(names):
-        raise ValueError(f"parameter group names must be unique, got {names}")
-    ctx.optimizer = torch.optim.Adam([{"params": [g.param], "lr": g.lr, "name": g.name} for g in ctx.groups],
-                                     eps=method.adam_eps)
+    ctx.optimizer = adam(method.parameter_groups(), method.adam_eps)
 
 
 def _optimizer_state(ctx: FitContext) -> dict:

@@ -74,7 +74,8 @@ class FitMethod(ABC):
 
     @abstractmethod
     def parameter_groups(self) -> list[ParamGroup]:
-        """The trainable tensors; called again after ``after_step`` reported surgery."""
+        """The trainable tensors, once per run (or resume): the harness builds Adam from them.
+        Surgery later swaps rows in that optimizer itself (``select_and_extend``)."""
 
     @abstractmethod
     def render_batch(self, frames: torch.Tensor, ctx: FitContext) -> TrainRender:
@@ -92,10 +93,9 @@ class FitMethod(ABC):
     def after_backward(self, out: TrainRender, ctx: FitContext) -> None:
         """Gradients are in place, the optimizer has not stepped."""
 
-    def after_step(self, ctx: FitContext) -> bool:
-        """After the optimizer step. Return True when per-row parameters were replaced (surgery
-        via ``being_kernel.train.select_and_extend``), so the harness re-reads ``parameter_groups``."""
-        return False
+    def after_step(self, ctx: FitContext) -> None:
+        """After the optimizer step (e.g. walking, or densification through
+        ``being_kernel.train.select_and_extend`` on ``ctx.optimizer``)."""
 
     @abstractmethod
     def state_dict(self) -> dict:
@@ -118,6 +118,14 @@ class FitMethod(ABC):
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must match, beyond the data and the config (e.g. a model file's hash)."""
         return {}
+
+
+def adam(groups: list[ParamGroup], eps: float) -> torch.optim.Adam:
+    """The optimizer the harness trains ``groups`` with: Adam, one named group per tensor."""
+    names = [g.name for g in groups]
+    if len(set(names)) != len(names):
+        raise ValueError(f"parameter group names must be unique, got {names}")
+    return torch.optim.Adam([{"params": [g.param], "lr": g.lr, "name": g.name} for g in groups], eps=eps)
 
 
 def build_method(target: type[FitMethod], data: Any, config: FitConfig, device: torch.device,

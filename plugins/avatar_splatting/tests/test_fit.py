@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from being_avatar_splatting.spec import SPEC, SplattingFitConfig
-from being_kernel import ConfigError, Interrupted
+from being_kernel import ConfigError
 from being_kernel.datasets import load_tracked_video, make_synthetic
 from being_kernel.testing import trainer_conformance_suite
 from being_kernel.train import FitSummary, run_fit

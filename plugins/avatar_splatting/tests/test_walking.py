@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from being_avatar_splatting.train.densify import GradientStats, densify_and_prune
+from being_avatar_splatting.train.method import SplattingFit
 from being_avatar_splatting.train.params import GaussianParams
 from being_avatar_splatting.train.walking import barycentric, edge_neighbours, walk
+from being_kernel.train import adam
 
 
 def _grid(n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +79,7 @@ def test_walk_clamps_at_the_border() -> None:
 
 def _adam(g: GaussianParams) -> torch.optim.Adam:
     """The optimizer the training harness builds from the method's groups."""
-    return torch.optim.Adam([{"params": [grp.param], "lr": grp.lr, "name": grp.name} for grp in g.groups()], eps=1e-15)
+    return adam(g.groups(), SplattingFit.adam_eps)
 
 
 def test_densify_grows_the_high_gradient_gaussians_and_keeps_adam_state_aligned() -> None:

@@ -96,7 +96,7 @@ class SplattingFit(FitMethod):
             cams = self.scene.frames.views(out.aux["frames"])
             self.stats_.add(means.grad, out.aux["depth"], cams.K[:, 0, 0], cams.width)
 
-    def after_step(self, ctx: FitContext) -> bool:
+    def after_step(self, ctx: FitContext) -> None:
         c = self.config
         if ctx.step % c.walk_interval == 0:
             self._walk()
@@ -107,8 +107,6 @@ class SplattingFit(FitMethod):
             self.stats_ = GradientStats(len(self.g), self.device)
             tqdm.write(f"step {ctx.step}: +{counts['cloned']} cloned, +{counts['split']} split, -{counts['pruned']} "
                        f"pruned -> {counts['total']} Gaussians")
-            return True
-        return False
 
     @torch.no_grad()
     def render_eval(self, frames: torch.Tensor, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
