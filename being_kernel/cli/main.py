@@ -75,10 +75,6 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-#: Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them.
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-
-
 def _stop_on(signum: int, frame) -> None:  # noqa: ANN001 - signal handler signature
     """SIGTERM and SIGHUP (kill, timeout, schedulers, a closed terminal) stop a run the way Ctrl-C
     does: as a KeyboardInterrupt in the main thread, so every stage tears down and no partial file
@@ -94,7 +90,8 @@ def _exit_interrupted(message: str) -> None:
     typer.echo(f"being: error: {message}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(_SIGNAL_EXIT.get(_state.get("signal", signal.SIGINT), 130))
+    # 128 + the signal's number, as shells report a run a signal stopped (130, 143, 129)
+    os._exit(128 + _state.get("signal", signal.SIGINT))
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from ..cameras import Cameras
 from ..contracts import CONTRACTS
+from ..datasets.common import stack_cameras
 from ..discovery import Registry
 from ..spec import KERNEL_API_VERSION, PluginSpec
 from ..types import HEAD_POSE_FIELDS, Audio, Frame, HeadPose, Motion
@@ -82,12 +83,6 @@ def _assert_heads(frames: list[Frame], motion: Motion) -> None:
             _assert_camera(f.head.camera, f.size)
 
 
-def _cat_cameras(cams: list[Cameras]) -> Cameras:
-    """Cameras of one image size, as one batch."""
-    return Cameras(torch.cat([c.R for c in cams]), torch.cat([c.t for c in cams]), torch.cat([c.K for c in cams]),
-                   cams[0].width, cams[0].height)
-
-
 def _views_or_skip(plugin: Any, motion: Motion, cameras: Cameras) -> list[Frame]:
     try:
         return plugin.render_views(motion, cameras)
@@ -104,9 +99,9 @@ def _own_cameras(plugin: Any, motion: Motion) -> tuple[list[Frame], Cameras]:
     if any(c is None for c in cams):
         w, h = plugin.info().size
         probe = Cameras.look_at(torch.tensor([0.0, 0.0, 1.0]), torch.zeros(3), torch.tensor([0.0, 1.0, 0.0]), 20.0, w, h)
-        _views_or_skip(plugin, motion, _cat_cameras([probe] * motion.num_frames))
+        _views_or_skip(plugin, motion, stack_cameras([probe] * motion.num_frames))
         pytest.fail("render_views works, so the renderer has a 3-D camera: report it in Frame.head.camera")
-    return frames, _cat_cameras(cams)
+    return frames, stack_cameras(cams)
 
 
 def _motion_for(plugin: Any, frames: int, seed: int = 0) -> Motion:
