@@ -152,8 +152,9 @@ class FlameRenderer(_Plugin):
     """FLAME-layout motion to RGBA head frames (with placement, head pose, optional depth).
 
     Every frame it returns carries ``head``: a ``HeadPose`` with the pose of the motion frame it
-    shows (``types.head_poses(motion, camera)`` builds them) and the one camera it was rendered
-    through (``None`` for a renderer without a 3-D camera), so a compositor can follow the neck.
+    shows (``being_kernel.api.head_poses(motion, camera)`` builds them) and the one camera it was
+    rendered through (``None`` for a renderer without a 3-D camera), so a compositor can follow
+    the neck.
     """
 
     @abstractmethod
