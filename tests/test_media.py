@@ -420,3 +420,14 @@ def test_write_png_round_trips_exactly(tmp_path) -> None:
     with av.open(str(path)) as c:
         back = next(c.decode(video=0)).to_ndarray(format="rgb24")
     assert np.array_equal(back, rgb)
+
+
+def test_to_uint8_rounds_clamps_and_zeroes_nan_for_arrays_and_tensors() -> None:
+    from being_kernel.media import to_uint8
+
+    values = [[[0.0, 1.0, 0.5], [-0.2, 1.7, float("nan")], [0.502, 0.498, 1 / 255]]]
+    expect = np.array([[[0, 255, 128], [0, 255, 0], [128, 127, 1]]], np.uint8)  # round(x * 255), clamped
+    for image in (torch.tensor(values), np.array(values, np.float32)):
+        out = to_uint8(image)
+        assert out.dtype == np.uint8 and np.array_equal(out, expect)
+    assert np.array_equal(to_uint8(torch.from_numpy(expect)), expect)  # uint8 passes through

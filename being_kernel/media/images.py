@@ -15,12 +15,13 @@ _PIX_FMT = {1: "gray", 3: "rgb24", 4: "rgba"}
 
 
 def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """float [H, W, C] in [0, 1] (array or tensor, any device) or uint8 -> uint8 [H, W, C]."""
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    if image.dtype != np.uint8:
-        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(image)
+    """float [H, W, C] in [0, 1] (array or tensor, any device) or uint8 -> uint8 [H, W, C] in host
+    memory. A tensor is converted on its own device, so only uint8 crosses to the host; NaN -> 0."""
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(image)
+    if image.is_floating_point():
+        image = torch.nan_to_num(image.detach(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return np.ascontiguousarray(image.cpu().numpy())
 
 
 def write_png(path: str | Path, image: np.ndarray | torch.Tensor) -> Path:

@@ -17,6 +17,7 @@ import torch
 
 from being_kernel.errors import InputError
 from being_kernel.media.audio_io import resample
+from being_kernel.media.images import to_uint8
 
 #: Sample rates FFmpeg's AAC encoder accepts (7350 left out: players handle it poorly).
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
@@ -74,11 +75,9 @@ def _to_rgb24(frame: np.ndarray | torch.Tensor, height: int, width: int) -> np.n
         raise ValueError(f"frame must be a numpy array or torch tensor, got {type(frame).__name__}")
     if tuple(frame.shape) != (height, width, 3):
         raise ValueError(f"frame must be [H, W, 3] = [{height}, {width}, 3], got {list(frame.shape)}")
-    if frame.is_floating_point():
-        frame = torch.nan_to_num(frame.detach(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
-    elif frame.dtype != torch.uint8:
+    if not frame.is_floating_point() and frame.dtype != torch.uint8:
         raise ValueError(f"frame must be uint8 or float in [0, 1], got {frame.dtype}")
-    return np.ascontiguousarray(frame.cpu().numpy())
+    return to_uint8(frame)
 
 
 def remove_stale_partials(path: Path) -> list[Path]:

@@ -26,6 +26,7 @@ import torch
 
 from being_kernel.api import (Audio, AudioToFlame, AudioToFlameInfo, FlameRenderer, Frame, Motion, StageCheck, Stream,
                               TorsoCompositor, TorsoCompositorInfo, run_pipeline)
+from being_kernel.media import to_uint8
 
 #: Unpaced runs wait at most this long for a chunk's frames before pushing the next one anyway
 #: (a stage that failed stops the bus; the source must not wait for it forever).
@@ -178,14 +179,6 @@ class _CompositorTap(_StageTap, TorsoCompositor):
         return self.inner.composite(heads)
 
 
-def host_rgb24(image: torch.Tensor) -> np.ndarray:
-    """uint8 ``[H, W, 3]`` in host memory from a float RGB frame in [0, 1] (or uint8), converted on
-    the frame's device the way ``being_kernel.media.Mp4Writer`` converts a frame before encoding."""
-    if image.is_floating_point():
-        image = torch.nan_to_num(image.detach(), nan=0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
-    return np.ascontiguousarray(image.cpu().numpy())
-
-
 class HostSink:
     """A pipeline sink that takes each frame into host memory as uint8 RGB, converted as the MP4
     writer converts it before encoding (so "without encoding" differs from "with" by the encoder
@@ -195,7 +188,7 @@ class HostSink:
         self.on_frame = on_frame
 
     def write(self, image: torch.Tensor) -> None:
-        host_rgb24(image)
+        to_uint8(image)
         if self.on_frame is not None:
             self.on_frame(time.perf_counter())
 
