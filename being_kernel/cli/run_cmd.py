@@ -1,7 +1,8 @@
 """``being run``: speech file in, talking-head MP4 out.
 
-Everything that can be checked is checked before any frame is made (output path, plugins,
-config, input audio, stages that work together), so bad input costs nothing and leaves no file behind."""
+Everything that can be checked is checked before any frame is made (output path, an existing
+output without --overwrite, plugins, config and the options that stand for config fields, input
+audio, stages that work together), so bad input costs nothing and leaves no file behind."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from ..discovery import build_plugin
 from ..errors import Interrupted
 from .main import app
+from .options import field_option, field_values, overwrite_option, quiet_option, refuse_existing, say
 
 @app.command("run")
 def run(
@@ -32,8 +34,18 @@ def run(
                                                        "live: streaming motion, bounded queues that drop the oldest frame."),
     realtime: bool = typer.Option(False, "--realtime", help="live mode: feed the audio at real-time pace."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower is better, 18 is visually lossless)."),
+    seed: Optional[int] = field_option("--seed"),
+    text: Optional[str] = field_option("--text"),
+    text_file: Optional[Path] = field_option("--text-file"),
+    size: Optional[str] = field_option("--size"),
+    device: Optional[str] = field_option("--device"),
+    fps: Optional[float] = field_option("--fps"),
+    overwrite: bool = overwrite_option("Replace --out if it exists (else an existing --out is an error)."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Make a talking-head video from speech: --audio -> --avatar -> --torso -> MP4.
+
+    --seed, --text, --text-file, --size, --device and --fps set plugin config fields (see each).
 
     Example: being run --audio fake --avatar fake --torso static --input speech.wav --out talk.mp4
     """
@@ -47,17 +59,25 @@ def run(
     if mode not in ("offline", "live"):
         raise ConfigError(f"--mode {mode}: expected offline or live")
     out_path = check_output_path(out)
+    replacing = out_path.exists()
+    refuse_existing(out_path, overwrite)
+    echo = say(quiet)
     registry = Registry.discover()
-    note = lambda line: typer.echo(line, err=True)  # noqa: E731 - said when a default is the fake
+    note = lambda line: echo(line, err=True)  # noqa: E731 - said when a default is the fake
     names = {c: n or registry.default(c, note) for c, n in (("audio", audio), ("avatar", avatar), ("torso", torso))}
     specs = {c: registry.spec(c, n) for c, n in names.items()}
-    values = cfg.merge(cfg.load_file(config) if config else {}, cfg.parse_sets(set_))
+    options = field_values({"--seed": seed, "--text": text, "--text-file": text_file, "--size": size,
+                            "--device": device, "--fps": fps},
+                           {c: s.config for c, s in specs.items()},
+                           {c: f"the {c} plugin '{n}'" for c, n in names.items()})
+    # --config, then the options, then --set: the most explicit wins
+    values = cfg.merge(cfg.merge(cfg.load_file(config) if config else {}, options), cfg.parse_sets(set_))
     configs = {c: cfg.build(specs[c].config, c, values.get(c, {})) for c in specs}
 
     if input is None:
         demo = demo_speech()
         channels, native_rate = demo.samples[None, :], demo.sample_rate
-        typer.echo("being: note: no --input given, using the built-in demo clip", err=True)
+        echo("being: note: no --input given, using the built-in demo clip", err=True)
     else:
         channels, native_rate = read_audio_channels(input)
 
@@ -73,7 +93,7 @@ def run(
         mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), native_rate, info.sample_rate), info.sample_rate)
         writer = Mp4Writer(out_path, info.fps, t.info().size, channels, native_rate, crf=crf)
         try:
-            with tqdm(total=mono.num_frames(info.fps), unit="frame", desc="being run", leave=False) as bar:
+            with tqdm(total=mono.num_frames(info.fps), unit="frame", desc="being run", leave=False, disable=quiet) as bar:
                 result = run_pipeline(a, r, t, mono, writer, mode=mode, check=check, realtime=realtime, progress=bar.update)
         except BaseException as exc:
             writer.abort()  # the bus aborts it too; this covers failures before the bus starts
@@ -83,5 +103,6 @@ def run(
     finally:
         close_all(*plugins.values())
     drops = sum(result.stats.dropped.values())
-    typer.echo(f"wrote {out_path}: {result.frames} frames at {result.fps:g} fps ({mono.duration:.2f} s) "
-               f"in {result.seconds:.1f} s" + (f", {drops} frames dropped and repeated (live mode)" if drops else ""))
+    echo(f"wrote {out_path}: {result.frames} frames at {result.fps:g} fps ({mono.duration:.2f} s) "
+         f"in {result.seconds:.1f} s" + (f", {drops} frames dropped and repeated (live mode)" if drops else "")
+         + ("; replaced the file that was there (--overwrite)" if replacing else ""))
