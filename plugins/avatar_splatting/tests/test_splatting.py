@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -321,7 +322,27 @@ def test_baked_demo_avatar_matches_the_mesh_better_than_placed_gaussians() -> No
         means, quats, scales = placed.pose(v)
         baked = _demo_gaussians()
         before = rasterize(means[0], quats[0], scales[0], placed.opacity, placed.color, cams, backend="cpu").rgb
-        after = rasterize(means[0], quats[0], scales[0] / placed.scale * baked["scale"], baked["opacity"],
-                          baked["color"], cams, backend="cpu").rgb
+        n = len(placed)  # the baked placed Gaussians, without the eyelid ones appended after the bake
+        after = rasterize(means[0], quats[0], scales[0] / placed.scale * baked["scale"][:n], baked["opacity"][:n],
+                          baked["color"][:n], cams, backend="cpu").rgb
     psnr = lambda x: float(-10 * torch.log10(((x - ref) ** 2).mean()))  # noqa: E731
     assert psnr(after) > psnr(before) + 1.5, (psnr(before), psnr(after))
+
+
+def test_closed_eyelids_hide_the_eyes() -> None:
+    """With the lids closed, the eyeballs' Gaussians change no pixel visibly (as in the mesh, where
+    the closed lids cover them); with the lids open they do (the check can fail)."""
+    data = build_demo_head()
+    r = SplattingRenderer(SplattingConfig(size=(256, 256), device="cpu"))
+    eye_vertices = torch.from_numpy(np.concatenate([data.regions["left_eyeball"], data.regions["right_eyeball"]]))
+    on_eye = torch.zeros(data.num_vertices, dtype=torch.bool)
+    on_eye[eye_vertices] = True
+    eyeball = on_eye[r.gaussians.faces[r.gaussians.face_ids]].all(1)
+    m = Motion.zeros(2, 25, space=DEMO_HEAD)
+    m.eyelids[0] = 1.0
+    with_eyes = [f.image for f in r.render(m)]
+    r.gaussians.opacity[eyeball] = 0.0
+    without = [f.image for f in r.render(m)]
+    closed, open_ = ((a - b).abs().amax(-1) for a, b in zip(with_eyes, without))
+    assert float(open_.max()) > 0.5  # open eyes: the iris and white are there to be hidden
+    assert float(closed.max()) < 0.12, float(closed.max())
