@@ -5,6 +5,7 @@ work, through the mapping itself and through the CLI in a subprocess (fake plugi
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import av
@@ -188,6 +189,32 @@ def test_seed_and_text_reach_the_viseme_plugin(tmp_path: Path) -> None:
     assert not np.array_equal(frames["options"], frames["other seed"])  # and the seed reached the plugin
 
 
+# -- through being fit --------------------------------------------------------------------------
+
+def test_seed_and_device_reach_the_trainer(tmp_path: Path) -> None:
+    from being_kernel.datasets.synthetic import make_synthetic
+
+    data = make_synthetic(tmp_path / "ff", size=32, frames=8, test_frames=2, progress=False)
+    sidecar = data / "being_dataset.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "full_frame": True}))
+    out = tmp_path / "plate"
+    fit = ["fit", "--torso", "fake", "--data", str(data), "--out", str(out), "--set", "fit.steps=2",
+           "--set", "fit.lpips=off"]
+    if not torch.cuda.is_available():
+        r = run_being(*fit, "--device", "cuda")
+        assert r.returncode == 2 and "device: 'cuda' asked for but CUDA is not available" in _one_error(r)
+        assert not out.exists()
+    r = run_being(*fit, "--seed", "1", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    r = run_being(*fit, "--seed", "1")
+    assert r.returncode == 2 and "already exists" in _one_error(r)
+    # a finished run's checkpoint resumes only under the same config: --seed 1 is fit.seed=1
+    r = run_being(*fit, "--seed", "2", "--overwrite")
+    assert r.returncode == 2 and "belongs to another dataset or configuration" in _one_error(r)
+    r = run_being(*fit, "--set", "fit.seed=1", "--overwrite")
+    assert r.returncode == 0, r.stderr
+
+
 # -- --overwrite -------------------------------------------------------------------------------
 
 def test_run_replaces_an_existing_output_only_with_overwrite(tmp_path: Path) -> None:
@@ -203,6 +230,31 @@ def test_run_replaces_an_existing_output_only_with_overwrite(tmp_path: Path) -> 
     assert r.returncode == 0, r.stderr
     assert "replaced the file that was there" in r.stdout
     assert _frames(out).shape == (round(SECONDS * 25), 64, 64, 3)
+
+
+def test_make_dataset_and_eval_refuse_to_replace_without_overwrite(tmp_path: Path) -> None:
+    data = tmp_path / "synth"
+    make = ["make-dataset", "synthetic", "--out", str(data), "--size", "32", "--frames", "6", "--test-frames", "2",
+            "--device", "cpu", "-q"]
+    r = run_being(*make, env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+    r = run_being(*make, env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and "exists and is not empty" in _one_error(r)
+    r = run_being(*make, "--overwrite", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+
+    ev = tmp_path / "ev"
+    evaluate = ["eval", "--torso", "static", "--data", str(data), "--out", str(ev), "--device", "cpu"]
+    r = run_being(*evaluate, "-q")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+    report = (ev / "report.json").read_bytes()
+    assert json.loads(report)["torso"] == "static" and (ev / "comparison.mp4").is_file()
+    r = run_being(*evaluate)
+    assert r.returncode == 2 and f"output '{ev / 'report.json'}' already exists" in _one_error(r)
+    assert (ev / "report.json").read_bytes() == report
+    r = run_being(*evaluate, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert "replaced the files that were there" in r.stdout
 
 
 # -- --quiet -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import Interrupted
 from .main import app
+from .options import overwrite_option, quiet_option, say
 
 make_dataset = typer.Typer(help="Make datasets for training and evaluating avatars.", no_args_is_help=True)
 app.add_typer(make_dataset, name="make-dataset")
@@ -23,7 +24,8 @@ def synthetic(
     seed: int = typer.Option(0, "--seed", help="Seed of the motion sequence."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N."),
     supersample: int = typer.Option(3, "--supersample", min=1, help="Samples per pixel side of the mesh renderer."),
-    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists and is not empty."),
+    overwrite: bool = overwrite_option("Replace OUT if it exists and is not empty."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Render the demo head over a varied motion sequence into a metrical-tracker dataset.
 
@@ -40,9 +42,9 @@ def synthetic(
     start = time.perf_counter()
     try:
         path = make_synthetic(out, size=size, frames=frames, test_frames=test_frames, seed=seed, device=device,
-                              supersample=supersample, overwrite=force)
+                              supersample=supersample, overwrite=overwrite, progress=not quiet)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; nothing was written to {out}") from None
     seconds = time.perf_counter() - start
-    typer.echo(f"wrote {frames} frames ({size}x{size}, {test_frames} held out) to {path} in {seconds:.1f} s "
+    say(quiet)(f"wrote {frames} frames ({size}x{size}, {test_frames} held out) to {path} in {seconds:.1f} s "
                f"({seconds / frames:.2f} s per frame)")

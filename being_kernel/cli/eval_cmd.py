@@ -10,6 +10,7 @@ import typer
 from tqdm import tqdm
 
 from .main import app
+from .options import check_device, overwrite_option, quiet_option, refuse_existing, say
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +35,9 @@ def eval_(
     all_frames: bool = typer.Option(False, "--all-frames", help="Evaluate every frame, not only held-out ones."),
     band_px: int = typer.Option(8, "--band-px", min=1, help="With --torso: half-width of the neck band in pixels."),
     no_video: bool = typer.Option(False, "--no-video", help="Skip the side-by-side video."),
+    overwrite: bool = overwrite_option("Replace the report.json (and comparison.mp4) of an earlier run in the "
+                                       "report directory (else they are an error)."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Evaluate an avatar on held-out frames (PSNR, SSIM, LPIPS when its weights are on disk), or with
     --torso a compositor on full frames (also inside the neck band).
@@ -54,8 +58,14 @@ def eval_(
         raise ConfigError("give an avatar directory to evaluate, or --torso NAME to score a compositor")
     default_out = (avatar_path.with_name(avatar_path.name + ".eval") if avatar_path is not None and torso is None
                    else data.with_name(f"{data.name}.{torso}.eval"))
-    out = check_output_dir(out or default_out, force=True)
+    device = check_device(device)
+    out = check_output_dir(out or default_out, force=True)  # a directory of other files is fine: two names are written
     report_path = out / "report.json"
+    written = [report_path] + ([] if no_video else [out / "comparison.mp4"])
+    replacing = [p for p in written if p.exists()]
+    for p in replacing:
+        refuse_existing(p, overwrite)
+    echo = say(quiet)
     writer: list[Mp4Writer] = []  # opened on the first frame, when the size is known
 
     def on_frame(truth: torch.Tensor, pred: torch.Tensor) -> None:
@@ -68,7 +78,7 @@ def eval_(
     common = dict(format=format, head_model=head_model, test_frames=test_frames, all_frames=all_frames,
                   on_frame=None if no_video else on_frame)
     try:
-        with tqdm(unit="frame", desc="being eval", leave=False) as bar:
+        with tqdm(unit="frame", desc="being eval", leave=False, disable=quiet) as bar:
             if torso is None:
                 report = evaluate_avatar(avatar, avatar_values, data, device, progress=bar.update, **common)
             else:
@@ -90,8 +100,9 @@ def eval_(
     else:
         line += (f"; neck band ({report.band_px} px) PSNR {report.band_psnr:.2f} dB  SSIM {report.band_ssim:.4f}; "
                  f"heads: {report.heads}; composite {report.composite_fps:.1f} fps on {report.device}")
-    typer.echo(line)
-    typer.echo(f"wrote {report_path}" + ("" if no_video else f" and {out / 'comparison.mp4'}"))
+    echo(line)
+    echo(f"wrote {report_path}" + ("" if no_video else f" and {out / 'comparison.mp4'}")
+         + ("; replaced the files that were there (--overwrite)" if replacing else ""))
 
 
 def _side_by_side(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .main import app
+from .options import field_option, field_values, overwrite_option
 
 
 @app.command("fit")
@@ -32,7 +33,9 @@ def fit(
                                               help="Hold out this many last frames (default: the dataset's, else 10%)."),
     work: Optional[Path] = typer.Option(None, "--work", help="Checkpoints, previews, summary (default: OUT.fit)."),
     restart: bool = typer.Option(False, "--restart", help="Ignore a checkpoint in --work and start over."),
-    force: bool = typer.Option(False, "--force", help="Replace --out if it already exists."),
+    seed: Optional[int] = field_option("--seed"),
+    device: Optional[str] = field_option("--device"),
+    overwrite: bool = overwrite_option("Replace --out if it already exists."),
 ) -> None:
     """Train a plugin on a dataset; interrupted runs (Ctrl-C) resume from their checkpoint.
 
@@ -50,7 +53,7 @@ def fit(
     if len(chosen) > 1:
         raise ConfigError("give one of --avatar, --torso or --audio: one plugin is trained at a time")
     contract, name = chosen[0] if chosen else ("avatar", "splatting")
-    out = check_output_dir(out, force=force)
+    out = check_output_dir(out, force=overwrite)
     registry = Registry.discover()
     spec = registry.spec(contract, name)
     if spec.trainer is None:
@@ -61,7 +64,11 @@ def fit(
     if not issubclass(spec.trainer.config, FitConfig):
         raise ConfigError(f"--{contract} {name}: its trainer config is not a being_kernel.train.FitConfig",
                           hint="this is a bug in the plugin; upgrade it")
-    values = cfg.merge(cfg.load_file(config, ("fit",)) if config else {}, cfg.parse_sets(set_, ("fit",)))
+    options = field_values({"--seed": seed, "--device": device}, {"fit": spec.trainer.config},
+                           {"fit": f"the trainer of --{contract} {name}"})
+    # --config, then the options, then --set: the most explicit wins
+    values = cfg.merge(cfg.merge(cfg.load_file(config, ("fit",)) if config else {}, options),
+                       cfg.parse_sets(set_, ("fit",)))
     fit_config = cfg.build(spec.trainer.config, "fit", values.get("fit", {}))
     video = load_fit_data(spec.trainer.dataset, data, format=format, head_model=head_model, test_frames=test_frames)
     train, test = video.split()
