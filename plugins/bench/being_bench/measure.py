@@ -2,18 +2,24 @@
 
 Each timed figure is ``warmup`` untimed runs and then ``repeats`` timed runs (``timing.Timer``:
 CUDA events on the GPU) of exactly what the pipeline does: the audio model's batch call on the
-clip, the renderer on the clip's motion (skinning, copies to the device and rasterization inside
-the timed call), the compositor on the rendered heads, and the whole pipeline through
-``run_pipeline``. A measurement that fails gives its figures the failure as their reason and the
-others go on.
+clip; the renderer on the clip's motion and the compositor on the rendered heads, each called as
+``run_pipeline``'s stages call them (``render_as_pipeline``, ``composite_as_pipeline``: the
+stage's stream, fed the packets the pipeline feeds it; skinning, copies to the device and
+rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Like the
+pipeline's bus, which runs each stage on a thread of its own, each stage's call runs on a fresh
+thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls can run
+much slower on a process's main thread than on another thread (on the 2-core development machine,
+busy with other jobs, 2.5 to 20 times slower; the cause was not pinned down). A measurement that
+fails gives its figures the failure as their reason and the others go on.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +39,7 @@ from .stream import HostSink, StreamTrace, stream_run
 from .timing import Timer
 
 Figures = dict[str, Figure]
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +63,50 @@ def tiled(audio: Audio, seconds: float) -> Audio:
     """``audio`` repeated end to end (or cut) to ``seconds``."""
     n = max(1, round(seconds * audio.sample_rate))
     return Audio(np.resize(audio.samples, n).astype(np.float32), audio.sample_rate)
+
+
+def on_stage_thread(name: str, fn: Callable[[], T]) -> T:
+    """``fn()`` on a fresh thread named ``name``, as the pipeline's bus runs a stage (its threads
+    are ``being-audio``, ``being-avatar``, ``being-torso``, ``being-sink``); its result, or its
+    exception raised here."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def render_as_pipeline(renderer: FlameRenderer, motion: Motion, chunk_frames: int) -> list[Frame]:
+    """The clip's ``motion`` rendered as ``run_pipeline`` renders it: one ``open_stream()``, a
+    ``push`` per packet of ``chunk_frames`` motion frames (cut with ``Motion.slice``, as the
+    pipeline's source cuts the audio model's motion), then ``finish()``. ``motion`` is what the
+    renderer gets (already ``pose_only`` for a pose-only renderer), where the audio model left it."""
+    stream = renderer.open_stream()
+    frames: list[Frame] = []
+    for start in range(0, motion.num_frames, chunk_frames):
+        frames += stream.push(motion.slice(start, start + chunk_frames))
+    return frames + stream.finish()
+
+
+def composite_as_pipeline(compositor: TorsoCompositor, heads: Sequence[Frame]) -> list[Frame]:
+    """``heads`` composited as ``run_pipeline`` composites them: one ``open_stream()``, a ``push``
+    of each head frame on its own (the pipeline's render stage hands frames on one by one), then
+    ``finish()``."""
+    stream = compositor.open_stream()
+    frames: list[Frame] = []
+    for head in heads:
+        frames += stream.push([head])
+    return frames + stream.finish()
 
 
 def _close(plugins: dict[str, Any]) -> str | None:
@@ -94,24 +145,32 @@ class _Measure:
 
     def motion_rtf(self) -> Figures:
         audio = self.clip.mono
-        times, self.motion = self._repeat(lambda: self.a.generate(audio))
-        return {"motion_rtf": measured([s / audio.duration for s in times], "s/s")}
+        times, self.motion = self._repeat(lambda: on_stage_thread("being-audio", lambda: self.a.generate(audio)))
+        return {"motion_rtf": measured([s / audio.duration for s in times], "s/s",
+                                       note="the batch call on the clip, on a thread of its own as run_pipeline's "
+                                            "source calls it")}
 
     def render(self) -> Figures:
         if self.motion is None:
             return all_missing("no motion: motion generation failed", ("render_fps",))
         motion = pose_only(self.motion) if self.check.pose_only else self.motion
-        times, self.frames = self._repeat(lambda: self.r.render(motion))
+        chunk = self.settings.chunk_frames
+        times, self.frames = self._repeat(lambda: on_stage_thread("being-avatar",
+                                                                  lambda: render_as_pipeline(self.r, motion, chunk)))
         return {"render_fps": measured([motion.num_frames / s for s in times], "frames/s",
-                                       note=f"{motion.num_frames} frames per run")}
+                                       note=f"{motion.num_frames} frames per run, pushed to the renderer's stream in "
+                                            f"packets of {chunk} motion frames on a thread of its own, as run_pipeline "
+                                            "renders")}
 
     def composite(self) -> Figures:
         frames = self.frames
         if frames is None:
             return all_missing("no head frames: rendering failed", ("composite_fps",))
-        times, _ = self._repeat(lambda: self.t.composite(frames))
+        times, _ = self._repeat(lambda: on_stage_thread("being-torso", lambda: composite_as_pipeline(self.t, frames)))
         self.frames = None  # the clip's frames held at once are not what the pipeline needs: free them
-        return {"composite_fps": measured([len(frames) / s for s in times], "frames/s")}
+        return {"composite_fps": measured([len(frames) / s for s in times], "frames/s",
+                                          note=f"{len(frames)} frames per run, pushed to the compositor's stream one "
+                                               "by one on a thread of its own, as run_pipeline composites")}
 
     def _pipeline(self, sink_factory: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:

@@ -28,10 +28,15 @@ class FigureDef:
 #: Every figure a cell reports, in report order.
 FIGURES: dict[str, FigureDef] = {
     "motion_rtf": FigureDef("s/s", "motion RTF",
-                            "audio model, batch call on the clip: seconds of compute per second of audio"),
+                            "audio model, batch call on the clip (on a thread of its own, as the pipeline calls it): "
+                            "seconds of compute per second of audio"),
     "render_fps": FigureDef("frames/s", "render fps",
-                            "head renderer on the clip's motion: skinning, host-to-device copies and rasterization"),
-    "composite_fps": FigureDef("frames/s", "composite fps", "torso compositor on the rendered heads"),
+                            "head renderer on the clip's motion as the pipeline calls it (its stream, fed packets of "
+                            "--chunk-frames motion frames, on a thread of its own): skinning, host-to-device copies "
+                            "and rasterization"),
+    "composite_fps": FigureDef("frames/s", "composite fps",
+                               "torso compositor on the rendered heads as the pipeline calls it (its stream, one head "
+                               "frame per push, on a thread of its own)"),
     "e2e_fps_no_encode": FigureDef("frames/s", "e2e fps",
                                    "whole pipeline (being run's offline path on the bus), frames copied to host "
                                    "memory as uint8, no encoding; motion generation included"),
