@@ -282,6 +282,10 @@ def test_seam_with_static_torso() -> None:
     assert abs(widths[0] - widths[1]) <= 2, widths
     above, below = out[y - 3, 120:136].mean(0), out[y + 12, 120:136].mean(0)
     assert float((above - below).abs().max()) < 0.03, (above, below)
+    # the head's neck texture goes on below the join instead of stopping at a line
+    dev_above, dev_below = (out[r, 112:144].mean(-1) - out[r, 112:144].mean() for r in (y - 3, y + 12))
+    assert float(dev_below.std()) > 0.2 * float(dev_above.std())
+    assert float(torch.corrcoef(torch.stack([dev_above, dev_below]))[0, 1]) > 0.8
 
 
 @pytest.mark.gpu

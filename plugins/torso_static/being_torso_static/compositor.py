@@ -25,6 +25,12 @@ from .spec import StaticConfig
 #: Frames composited together at most (bounds memory for long batches at large sizes).
 CHUNK = 8
 
+#: The head's neck colour is read over this many metres just above the anchor (output scale).
+NECK_BAND_M = 0.005
+#: Below the anchor each column of the drawn neck carries the head's colour there, fading out over
+#: this many metres (its texture and shading continue instead of stopping at a line).
+NECK_BLEND_M = 0.03
+
 #: Procedural torsos kept drawn at once (one per head pixel scale seen; the least recently used goes).
 TORSO_CACHE = 8
 
@@ -131,13 +137,18 @@ class StaticTorso(TorsoCompositor):
             out = self._plate([f.index for f in heads], device, keys[0]).clone(memory_format=torch.contiguous_format)
         else:  # heads at different pixel scales: each on its own torso
             out = torch.cat([self._plate([f.index], device, k) for f, k in zip(heads, keys)])
-        for b, f in enumerate(heads):
-            self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
+        for b, (f, key) in enumerate(zip(heads, keys)):
+            placed = self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
+            torso = self._torso(key)
+            if placed is not None and torso.skin is not None:
+                self._continue_neck(out[b], placed, torso, f)
         out.clamp_(0.0, 1.0)
         return [Frame(image=out[b], index=f.index, pts=f.pts, depth=None, placement=None) for b, f in enumerate(heads)]
 
-    def _put_head(self, canvas: torch.Tensor, head: torch.Tensor, frame: Frame) -> None:
-        """Composite one premultiplied RGBA head ``[h, w, 4]`` over ``canvas [H, W, 3]`` in place."""
+    def _put_head(self, canvas: torch.Tensor, head: torch.Tensor, frame: Frame) -> tuple[int, int, torch.Tensor] | None:
+        """Composite one premultiplied RGBA head ``[h, w, 4]`` over ``canvas [H, W, 3]`` in place.
+        Returns (y0, x0, patch): the premultiplied RGBA ``[h', w', 4]`` put at canvas row y0,
+        column x0 (feather applied), or None when the head is entirely outside the canvas."""
         ax, ay = frame.placement.anchor_xy
         scale = 1.0 if self.config.head_px_per_metre is None else self.config.head_px_per_metre / frame.placement.px_per_metre
         h, w = head.shape[:2]
@@ -165,7 +176,7 @@ class StaticTorso(TorsoCompositor):
         x0, x1 = max(0, ix), min(width, ix + w)
         y0, y1 = max(0, iy), min(height, iy + h)
         if x0 >= x1 or y0 >= y1:
-            return  # entirely outside the canvas
+            return None  # entirely outside the canvas
         patch = head[y0 - iy : y1 - iy, x0 - ix : x1 - ix]
         rows = torch.arange(y0, y1, device=canvas.device, dtype=torch.float32) + 0.5 - ty  # below anchor > 0
         feather = self.config.feather_px
@@ -177,3 +188,43 @@ class StaticTorso(TorsoCompositor):
         patch = patch * keep[:, None, None]
         region = canvas[y0:y1, x0:x1]
         region.copy_(over(patch, region))
+        return y0, x0, patch
+
+    def _continue_neck(self, canvas: torch.Tensor, placed: tuple[int, int, torch.Tensor], torso: Layer,
+                       frame: Frame) -> None:
+        """Recolour the torso's drawn skin where the head does not cover it, so
+        the head's neck goes on without a step: all of it takes the mean colour of the head's neck
+        just above the anchor, and below the anchor each column also carries that column's own
+        colour there (the head's texture and shading), fading out over NECK_BLEND_M."""
+        y0, x0, patch = placed
+        ty = self._target[1]
+        px_per_m = self.config.head_px_per_metre or frame.placement.px_per_metre
+        h, w = patch.shape[:2]
+        band = torch.arange(y0, y0 + h, device=canvas.device, dtype=torch.float32) + 0.5 - ty  # rows below anchor > 0
+        rows = (band > -NECK_BAND_M * px_per_m) & (band <= 0)
+        if not bool(rows.any()):
+            return
+        a = patch[rows, :, 3].sum(0)  # [w] alpha of each column in the band
+        n = float(rows.sum())
+        column = patch[rows, :, :3].sum(0) / a.clamp_min(1e-6)[:, None]  # [w, 3] straight colour per column
+        solid = ((a / n - 0.5) / 0.4).clamp(0.0, 1.0)  # [w] columns the head's neck fills in the band
+        if float(solid.sum()) < 1.0:
+            return  # no neck of the head above the anchor (turned away or cropped): leave the drawn skin
+        mean = (column * solid[:, None]).sum(0) / solid.sum()  # [3]
+        skin = torso.skin_on(canvas.device)  # [H, W]
+        base = torch.tensor(torso.skin_rgb, device=canvas.device)
+        # per row below the anchor: how much of the column's own colour remains (1 at the anchor)
+        below = torch.arange(canvas.shape[0], device=canvas.device, dtype=torch.float32) + 0.5 - ty
+        fade = 1.0 - (below / (NECK_BLEND_M * px_per_m)).clamp(0.0, 1.0)
+        fade = fade * fade * (3.0 - 2.0 * fade) * (below > -NECK_BAND_M * px_per_m).float()  # [H]
+        detail = torch.zeros(canvas.shape[1], 3, device=canvas.device)
+        detail[x0 : x0 + w] = (column - mean) * solid[:, None]
+        shown = 1.0 - self._head_alpha(canvas.shape[:2], placed)  # [H, W] drawn layer's share
+        canvas += (shown * skin)[..., None] * ((mean - base) + fade[:, None, None] * detail[None])
+
+    @staticmethod
+    def _head_alpha(size: tuple[int, int], placed: tuple[int, int, torch.Tensor]) -> torch.Tensor:
+        y0, x0, patch = placed
+        alpha = torch.zeros(size, device=patch.device)
+        alpha[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]] = patch[..., 3]
+        return alpha

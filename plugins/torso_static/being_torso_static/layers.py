@@ -40,13 +40,27 @@ SUPERSAMPLE = 4
 
 
 class Layer:
-    """Premultiplied RGBA frames ``[N, H, W, 4]`` (uint8 or float32); frame i of the output uses i mod N."""
+    """Premultiplied RGBA frames ``[N, H, W, 4]`` (uint8 or float32); frame i of the output uses i mod N.
 
-    def __init__(self, frames: torch.Tensor) -> None:
+    ``skin`` ``[H, W]`` float32 (the procedural torso only): how much of each pixel is drawn skin of
+    colour ``skin_rgb``, so the compositor can recolour it to continue the head's neck."""
+
+    def __init__(self, frames: torch.Tensor, skin: torch.Tensor | None = None,
+                 skin_rgb: Sequence[float] = SKIN_RGB) -> None:
         if frames.ndim != 4 or frames.shape[-1] != 4 or frames.shape[0] < 1:
             raise ValueError(f"a layer must be [N, H, W, 4] with N >= 1, got {tuple(frames.shape)}")
         self._frames = frames
+        self.skin, self.skin_rgb = skin, tuple(skin_rgb)
         self._by_device: dict[torch.device, torch.Tensor] = {}
+        self._skin_by_device: dict[torch.device, torch.Tensor] = {}
+
+    def skin_on(self, device: torch.device) -> torch.Tensor | None:
+        """``skin`` on ``device`` (copied once), or None."""
+        if self.skin is None:
+            return None
+        if device not in self._skin_by_device:
+            self._skin_by_device[device] = self.skin.to(device)
+        return self._skin_by_device[device]
 
     def __len__(self) -> int:
         return int(self._frames.shape[0])
@@ -125,8 +139,8 @@ def _smoothstep(e0: float, e1: float, x: torch.Tensor) -> torch.Tensor:
 
 
 def _torso_samples(dx: torch.Tensor, dy: torch.Tensor, skin: torch.Tensor, shirt: torch.Tensor) -> torch.Tensor:
-    """Premultiplied RGBA ``[..., 4]`` of the procedural torso at offsets (dx, dy) in metres from the
-    neck base (x right, y down); hard edges (the caller supersamples)."""
+    """Premultiplied RGBA and skin coverage ``[..., 5]`` of the procedural torso at offsets (dx, dy)
+    in metres from the neck base (x right, y down); hard edges (the caller supersamples)."""
     u = dx.abs()
     # Neck: NECK_HALF_WIDTH at the neck base, narrowing upwards faster than the demo head's neck (so it stays
     # under the head's neck, which covers it above the base), up to NECK_TOP metres above it (no higher:
@@ -149,7 +163,7 @@ def _torso_samples(dx: torch.Tensor, dy: torch.Tensor, skin: torch.Tensor, shirt
     rgb = torch.where(shirt_mask[..., None], shirt, rgb)
     rgb = torch.where(collar[..., None], shirt * 0.72, rgb)
     alpha = (skin_mask | shirt_mask | collar).float()[..., None]
-    return torch.cat([rgb * alpha, alpha], dim=-1)
+    return torch.cat([rgb * alpha, alpha, skin_mask.float()[..., None]], dim=-1)
 
 
 def draw_torso(
@@ -170,11 +184,11 @@ def draw_torso(
     skin = torch.tensor(skin_rgb, dtype=torch.float32)
     shirt = torch.tensor(shirt_rgb, dtype=torch.float32)
     xs = ((torch.arange(width * ss, dtype=torch.float64) + 0.5) / ss - nx) / s
-    out = torch.empty(height, width, 4)
+    out = torch.empty(height, width, 5)
     for r0 in range(0, height, band_rows):  # bands of rows keep the supersampled grid small
         r1 = min(height, r0 + band_rows)
         ys = ((torch.arange(r0 * ss, r1 * ss, dtype=torch.float64) + 0.5) / ss - ny) / s
         dy, dx = torch.meshgrid(ys, xs, indexing="ij")
-        fine = _torso_samples(dx.float(), dy.float(), skin, shirt)  # [rows*ss, W*ss, 4]
+        fine = _torso_samples(dx.float(), dy.float(), skin, shirt)  # [rows*ss, W*ss, 5]
         out[r0:r1] = F.avg_pool2d(fine.permute(2, 0, 1)[None], ss)[0].permute(1, 2, 0)
-    return Layer(out[None])
+    return Layer(out[None, ..., :4].contiguous(), skin=out[..., 4].contiguous(), skin_rgb=skin_rgb)

@@ -282,6 +282,42 @@ def test_neck_matches_demo_head() -> None:
     torch.testing.assert_close(tex, torch.tensor(layers.SKIN_RGB), atol=0.01, rtol=0)
 
 
+def striped_neck(size: int, anchor: tuple[float, float], half: int, rgb=(0.3, 0.6, 0.3)) -> torch.Tensor:
+    """Premultiplied RGBA [size, size, 4]: an opaque neck column of width 2 x ``half`` ending at the
+    anchor's row, coloured ``rgb`` with a vertical stripe pattern (+-0.1) across its columns."""
+    img = torch.zeros(size, size, 4)
+    ax, ay = anchor
+    cols = torch.arange(int(ax) - half, int(ax) + half)
+    stripes = 0.1 * torch.sin(cols.float() * 0.9)[:, None]
+    img[: int(ay), cols, :3] = (torch.tensor(rgb)[None] + stripes)[None]
+    img[: int(ay), cols, 3] = 1.0
+    return img
+
+
+def test_drawn_neck_continues_the_heads_neck() -> None:
+    """Oracle: a head whose neck is another colour than SKIN_RGB, with per-column stripes. Right
+    below the anchor the drawn neck takes each column's colour (no step); further down the stripes
+    fade out and the drawn neck is the head neck's mean colour; the shirt is left alone."""
+    ppm, size = 400.0, 128
+    comp = make(size=(size, size), neck_xy=(0.5, 0.5), feather_px=0)
+    head = striped_neck(64, (32.0, 48.0), half=int(0.045 * ppm))
+    out = comp.composite([frame(head, anchor=(32.0, 48.0), ppm=ppm)])[0].image
+    cols = slice(64 - 12, 64 + 12)
+    above, below = out[63, cols], out[64, cols]  # the anchor is at y = 64.0, between these rows
+    torch.testing.assert_close(below, above, atol=0.02, rtol=0)  # each column goes on across the seam
+    far = out[64 + int(0.035 * ppm), cols]  # beyond NECK_BLEND_M below: the stripes have faded
+    assert float(far.std(0).max()) < 0.005
+    torch.testing.assert_close(far.mean(0), torch.tensor((0.3, 0.6, 0.3)), atol=0.01, rtol=0)
+    shirt = out[64 + int(0.12 * ppm), 64 + int(0.15 * ppm)]
+    torch.testing.assert_close(shirt, torch.tensor((0.23, 0.32, 0.45)), atol=1e-6, rtol=0)
+
+
+def test_drawn_neck_unchanged_without_a_head_neck() -> None:
+    """A head with nothing above the anchor (e.g. cropped) leaves the drawn neck at SKIN_RGB."""
+    out = make(size=(64, 64), head_px_per_metre=300.0).composite([frame(torch.zeros(8, 8, 4))])[0].image
+    torch.testing.assert_close(out[int(0.74 * 64 + 0.02 * 300), 32], torch.tensor(layers.SKIN_RGB), atol=1e-6, rtol=0)
+
+
 # -- contract ----------------------------------------------------------------------------------------
 
 
