@@ -57,6 +57,8 @@ def bench(
                              "throughput.png, latency.png, and logs/ with each cell's process output."),
     timeout: float = typer.Option(3600.0, "--timeout", min=1, help="Seconds a cell may run before it is stopped and "
                                   "recorded as failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="One line per cell on stderr, not one as each figure "
+                               "starts and ends (the cell logs keep those lines either way)."),
 ) -> None:
     """Measure plugin combinations side by side on the same inputs.
 
@@ -68,7 +70,8 @@ def bench(
     space whose head model has lips; and with --data an avatar's PSNR, SSIM and LPIPS. A cell that
     cannot run (plugin missing, no CUDA, motion spaces that do not fit, missing weights) and every
     figure that cannot be measured carry the reason. Writes OUT/bench.json (format being-bench 1),
-    OUT/bench.md, OUT/throughput.png and OUT/latency.png.
+    OUT/bench.md, OUT/throughput.png and OUT/latency.png. While a cell runs, a line on stderr as
+    each figure starts and ends (--quiet: one line per cell).
 
     Example: being bench --audio viseme,fake --avatar splatting --torso static --size 256,512 --device cpu
     """
@@ -102,7 +105,7 @@ def bench(
         state = cell.status if cell.status == "ok" else f"{cell.status}: {cell.reason}"
         typer.echo(f"  [{done}/{total}] {cell.id}: {state} ({seconds:.0f} s)", err=True)
 
-    cells = run_cells(plans, settings, out / "logs", timeout, progress)
+    cells = run_cells(plans, settings, out / "logs", timeout, progress, None if quiet else note)
     run = BenchRun(created=started.strftime("%Y-%m-%d %H:%M UTC"), command=["being", *sys.argv[1:]],
                    being_version=__version__,
                    machine=machine | {"load_average_end": load_average()}, settings=settings, cells=cells)

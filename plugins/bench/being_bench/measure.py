@@ -11,12 +11,16 @@ thread named as the bus names it (``on_stage_thread``): on a CPU the same torch 
 much slower on a process's main thread than on another thread (on the 2-core development machine,
 busy with other jobs, 2.5 to 20 times slower; the cause was not pinned down). A measurement that
 fails gives its figures the failure as their reason and the others go on.
+
+Each measurement says when it starts and what it measured through ``say`` (the worker prints
+those lines for the runner to pass on), so a long cell shows progress figure by figure.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -34,12 +38,15 @@ from .figures import all_missing, measured, missing, one_line, single
 from .matrix import CONTRACTS, CellPlan
 from .memory import peak_gpu_mb, peak_rss_mb, reset_gpu_peak, rss_mb
 from .quality import AVATAR_FIGURES, lip_figures
+from .report import format_figure
 from .schema import FIGURES, Cell, Figure, Settings
 from .stream import HostSink, StreamTrace, stream_run
 from .timing import Timer
 
 Figures = dict[str, Figure]
 T = TypeVar("T")
+#: Where a cell's progress lines go (the worker prints them for the runner to pass on).
+Say = Callable[[str], None]
 
 
 @dataclass
@@ -131,10 +138,25 @@ def _attempt(names: tuple[str, ...], fn: Callable[[], Figures]) -> Figures:
         return all_missing(f"failed: {one_line(exc)}", names)
 
 
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def describe(figures: Figures) -> str:
+    """One progress line's worth of ``figures``: each measured one as the tables give it; when none
+    was measured, the (first) reason."""
+    shown = [f"{FIGURES[n].label} {format_figure(f, {})}" for n, f in figures.items() if f.value is not None]
+    if shown:
+        return "; ".join(shown)
+    reason = next((f.reason for f in figures.values() if f.reason), "nothing measured")
+    return f"{', '.join(FIGURES[n].label for n in figures)}: {_shorten(reason or '')}"
+
+
 class _Measure:
     def __init__(self, plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer, t: TorsoCompositor,
-                 check: StageCheck, clip: ClipAudio) -> None:
+                 check: StageCheck, clip: ClipAudio, say: Say | None = None) -> None:
         self.plan, self.settings, self.a, self.r, self.t, self.check, self.clip = plan, settings, a, r, t, check, clip
+        self.say: Say = say or (lambda line: None)
         self.device = torch.device(plan.device)
         self.timer = Timer(self.device)
         self.motion: Motion | None = None
@@ -142,6 +164,17 @@ class _Measure:
 
     def _repeat(self, fn: Callable[[], Any]) -> tuple[list[float], Any]:
         return self.timer.repeat(fn, self.plan.warmup, self.settings.repeats)
+
+    def runs(self) -> str:
+        return f"{self.plan.warmup} warm-up + {self.settings.repeats} timed runs"
+
+    def step(self, title: str, names: tuple[str, ...], fn: Callable[[], Figures], detail: str = "") -> Figures:
+        """``_attempt(names, fn)``, saying before that it starts and after what it measured."""
+        self.say(f"{title}: {detail or self.runs()} ...")
+        t0 = time.monotonic()
+        figures = _attempt(names, fn)
+        self.say(f"{describe(figures)} ({time.monotonic() - t0:.0f} s)")
+        return figures
 
     def motion_rtf(self) -> Figures:
         audio = self.clip.mono
@@ -182,14 +215,16 @@ class _Measure:
         reset_gpu_peak(self.device)
         n = self.clip.mono.num_frames(self.a.info().fps)
         times, _ = self._repeat(self._pipeline(lambda: HostSink()))
-        out = {"e2e_fps_no_encode": measured([n / s for s in times], "frames/s")}
-        out |= _attempt(("e2e_fps_encode",), lambda: self._e2e_encode(n))
-        if self.device.type == "cuda":
-            out["peak_gpu_mb"] = single(peak_gpu_mb(self.device), "MB",
-                                        note="torch.cuda.max_memory_allocated over the offline pipeline runs")
-        return out
+        return {"e2e_fps_no_encode": measured([n / s for s in times], "frames/s")}
 
-    def _e2e_encode(self, n: int) -> Figures:
+    def peak_gpu(self, e2e: Figure) -> Figure:
+        """The peak CUDA memory over the offline pipeline runs (``e2e``, then ``e2e_encode``)."""
+        if e2e.value is None:
+            return missing("peak_gpu_mb", e2e.reason or "the offline pipeline did not run")
+        return single(peak_gpu_mb(self.device), "MB", note="torch.cuda.max_memory_allocated over the offline pipeline runs")
+
+    def e2e_encode(self) -> Figures:
+        n = self.clip.mono.num_frames(self.a.info().fps)
         size, fps = self.t.info().size, self.a.info().fps
         with tempfile.TemporaryDirectory(prefix="being-bench-") as tmp:
             out = Path(tmp) / "bench.mp4"
@@ -254,10 +289,14 @@ def _info(plan: CellPlan, settings: Settings, a: AudioToFlame, r: FlameRenderer,
             "torch_threads": torch.get_num_threads()}
 
 
-def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
-    """Build the cell's plugins and measure every figure; never raises for a plugin's fault."""
+def measure_cell(plan: CellPlan, settings: Settings, say: Say | None = None) -> Cell:
+    """Build the cell's plugins and measure every figure; never raises for a plugin's fault.
+    ``say`` gets a line as the set-up and each measurement starts and ends."""
     after_imports = rss_mb()
     plugins: dict[str, Any] = {}
+    say = say or (lambda line: None)
+    say("set-up: building the plugins, loading the clip ...")
+    t0 = time.monotonic()
     try:
         registry = Registry.discover()
         names = (plan.audio, plan.avatar, plan.torso)
@@ -269,12 +308,16 @@ def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
         clip = load_clip(plan, a.info().sample_rate)
     except BeingError as exc:
         _close(plugins)
+        say(f"set-up: the cell cannot run: {_shorten(exc.one_line())} ({time.monotonic() - t0:.0f} s)")
         return _not_run(plan, "skipped", exc.one_line())
     except Exception as exc:  # noqa: BLE001 - reported in the cell
         _close(plugins)
+        say(f"set-up failed: {_shorten(one_line(exc))} ({time.monotonic() - t0:.0f} s)")
         return _not_run(plan, "failed", f"set-up failed: {one_line(exc)}")
+    say(f"set-up done: {clip.mono.num_frames(a.info().fps)} frames of motion from {clip.mono.duration:.1f} s of audio "
+        f"({time.monotonic() - t0:.0f} s)")
     try:
-        m = _Measure(plan, settings, a, r, t, check, clip)
+        m = _Measure(plan, settings, a, r, t, check, clip, say)
         figures = _measure_all(m, plan, settings, after_imports)
         info, warnings = _info(plan, settings, a, r, t, check, clip), check.warnings + _size_warnings(plan, r, t)
         configs = {c: p.config.model_dump(mode="json") for c, p in plugins.items()}
@@ -290,14 +333,20 @@ def measure_cell(plan: CellPlan, settings: Settings) -> Cell:
 def _measure_all(m: _Measure, plan: CellPlan, settings: Settings, after_imports: float | None) -> Figures:
     cuda = m.device.type == "cuda"
     figures: Figures = {}
-    figures |= _attempt(("motion_rtf",), m.motion_rtf)
-    figures |= _attempt(("render_fps",), m.render)
-    figures |= _attempt(("composite_fps",), m.composite)
-    figures |= _attempt(("e2e_fps_no_encode", "e2e_fps_encode") + (("peak_gpu_mb",) if cuda else ()), m.e2e)
-    figures |= _attempt(tuple(n for n in FIGURES if n.startswith("stream_")), m.stream)
+    s, chunk = settings, settings.chunk_frames
+    figures |= m.step("motion RTF", ("motion_rtf",), m.motion_rtf)
+    figures |= m.step("render fps", ("render_fps",), m.render, f"{m.runs()}, packets of {chunk} motion frames")
+    figures |= m.step("composite fps", ("composite_fps",), m.composite)
+    figures |= m.step("e2e fps", ("e2e_fps_no_encode",), m.e2e, f"{m.runs()} of run_pipeline, no encoding")
+    figures |= m.step("e2e+H.264 fps", ("e2e_fps_encode",), m.e2e_encode, f"{m.runs()} of run_pipeline into an MP4")
+    if cuda:
+        figures["peak_gpu_mb"] = m.peak_gpu(figures["e2e_fps_no_encode"])
+    figures |= m.step("streaming", tuple(n for n in FIGURES if n.startswith("stream_")), m.stream,
+                      f"{plan.warmup} warm-up + {s.repeats} short streams, then {s.stream_seconds:g} s of audio")
     figures["peak_rss_mb"] = single(peak_rss_mb(), "MB", note=f"{after_imports:.0f} MB after imports" if after_imports else None)
     if not cuda:
         figures["peak_gpu_mb"] = missing("peak_gpu_mb", f"{plan.device} cell: no GPU memory")
-    figures |= _attempt(("bilabial_closure", "vowel_opening"), lambda: lip_figures(m.motion, plan.clip.segs))
+    figures |= m.step("lip timing", ("bilabial_closure", "vowel_opening"), lambda: lip_figures(m.motion, plan.clip.segs),
+                      "against the clip's .segs")
     why = "no --data given (a tracked dataset with held-out frames)" if settings.data is None else "not evaluated"
     return figures | all_missing(why, AVATAR_FIGURES)  # the runner evaluates each avatar once, in its own process

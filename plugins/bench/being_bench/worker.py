@@ -4,6 +4,10 @@ One process per cell, so that each cell's peak memory is its own (``ru_maxrss`` 
 and a crash costs only that cell. Jobs: ``{"kind": "cell", "plan": CellPlan, "settings": Settings}``
 gives a Cell; ``{"kind": "avatar", "avatar", "config", "data", "device"}`` gives the avatar's
 quality figures.
+
+While it runs it prints progress lines to its stderr, each starting with ``PROGRESS_MARK`` (as a
+measurement starts and ends); the runner writes the process's whole output to the cell's log and
+passes those lines on to the user's stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +16,14 @@ import json
 import sys
 from pathlib import Path
 
+#: What a progress line of the worker starts with (the rest of the line is for the user).
+PROGRESS_MARK = "[being-bench] "
+
+
+def say(line: str) -> None:
+    """A progress line, to stderr at once (the runner reads it as it comes)."""
+    print(PROGRESS_MARK + line, file=sys.stderr, flush=True)
+
 
 def run_job(job: dict) -> dict:
     if job["kind"] == "cell":
@@ -19,11 +31,18 @@ def run_job(job: dict) -> dict:
         from .measure import measure_cell
         from .schema import Settings
 
-        return measure_cell(CellPlan.model_validate(job["plan"]), Settings.model_validate(job["settings"])).model_dump(mode="json")
+        plan, settings = CellPlan.model_validate(job["plan"]), Settings.model_validate(job["settings"])
+        return measure_cell(plan, settings, say).model_dump(mode="json")
     if job["kind"] == "avatar":
+        import time
+
+        from .measure import describe
         from .quality import avatar_figures
 
+        say(f"avatar quality: being eval of {job['avatar']} on {job['data']} ({job['device']}) ...")
+        t0 = time.monotonic()
         figures = avatar_figures(job["avatar"], job["config"], Path(job["data"]), job["device"])
+        say(f"{describe(figures)} ({time.monotonic() - t0:.0f} s)")
         return {name: f.model_dump(mode="json") for name, f in figures.items()}
     raise ValueError(f"unknown bench job kind {job['kind']!r}")
 

@@ -20,7 +20,9 @@ import torch
 
 from being_bench.matrix import CellPlan, parse_size, plan_cells
 from being_bench.quality import lip_figures
-from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Figure
+from being_bench.report import format_figure
+from being_bench.runner import run_job
+from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Figure, Settings
 from being_bench.stream import StreamTrace
 from being_bench.timing import Stats, Timer
 from being_kernel import BenchSettings
@@ -35,6 +37,11 @@ NO_FAKE_HEAD = ("no head model for motion space being-fake (lip timing is measur
                 "flame2020, flame2023)")
 TIMED = ("motion_rtf", "render_fps", "composite_fps", "e2e_fps_no_encode", "e2e_fps_encode",
          "stream_first_frame_latency_ms")
+#: The progress lines of a cell's measurements, in order: what each says as it starts, and a
+#: figure its end line gives.
+STEPS = (("set-up", None), ("motion RTF", "motion_rtf"), ("render fps", "render_fps"),
+         ("composite fps", "composite_fps"), ("e2e fps", "e2e_fps_no_encode"), ("e2e+H.264 fps", "e2e_fps_encode"),
+         ("streaming", "stream_first_frame_latency_ms"), ("lip timing", None))
 
 
 def run_being(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -99,6 +106,41 @@ def test_tiny_matrix_through_the_cli(tmp_path: Path) -> None:
     else:
         assert run.plots == [] and "matplotlib" in run.plots_skipped
     assert json.loads((out / "bench.json").read_text())["settings"]["repeats"] == 2
+
+    # progress on stderr while the cell runs: a line as each measurement starts and one as it ends,
+    # between the cell's first and last line; the cells that never started have only their last
+    lines = r.stderr.splitlines()
+    first, last = lines.index(f"  [1/3] {ok.id}: started (log: {out / 'logs' / 'cell000.log'})"), \
+        next(i for i, line in enumerate(lines) if line.startswith(f"  [1/3] {ok.id}: ok ("))
+    steps = [line.removeprefix("  [1/3]   ") for line in lines[first + 1:last]]
+    assert all(line.startswith("  [1/3]   ") for line in lines[first + 1:last])
+    assert len(steps) == 2 * len(STEPS), steps
+    for (title, figure), start, end in zip(STEPS, steps[::2], steps[1::2]):
+        assert start.startswith(f"{title}: ") and start.endswith(" ..."), start
+        if figure is not None:
+            assert end.startswith(f"{FIGURES[figure].label} "), end
+            assert end.endswith(" s)") and " (" in end, end
+    assert steps[5].startswith(f"render fps {format_figure(ok.figures['render_fps'], {})} (")  # the value in bench.json
+    mismatch_lines = [line for line in lines if line.startswith("  [2/3]   ")]  # started, stopped in its set-up
+    assert len(mismatch_lines) == 2 and mismatch_lines[1].startswith("  [2/3]   set-up: the cell cannot run: ")
+    assert not any(line.startswith("  [3/3]   ") for line in lines)  # never started: its plugin is not installed
+    log = (out / "logs" / "cell000.log").read_text()
+    assert "[being-bench] render fps: " in log  # the cell's log keeps them too
+
+
+def test_run_job_reports_a_worker_that_failed_or_was_stopped(tmp_path: Path) -> None:
+    result, why = run_job({"kind": "nope"}, tmp_path / "failed", 120)
+    assert result is None and why.startswith("its process exited with code 1: ValueError: unknown bench job kind 'nope'")
+    assert "Traceback" in (tmp_path / "failed.log").read_text()  # the log keeps the worker's whole output
+    plan = CellPlan(audio="fake", avatar="fake", torso="fake", size=(32, 32), device="cpu", clip=DEMO_CLIP,
+                    values={"avatar": {"size": [32, 32], "delay_s": 10.0}, "torso": {"size": [32, 32]}})
+    settings = Settings(repeats=1, warmup=0, chunk_frames=8, chunk_s=0.04, stream_seconds=0.5, realtime=False, crf=18,
+                        data=None, sets=[])
+    job = {"kind": "cell", "plan": plan.model_dump(mode="json"), "settings": settings.model_dump(mode="json")}
+    notes: list[str] = []
+    result, why = run_job(job, tmp_path / "stopped", 8, notes.append)  # rendering 25 frames takes 250 s
+    assert result is None and why == f"stopped after 8 s (--timeout); log: {tmp_path / 'stopped.log'}"
+    assert all(not line.startswith("[being-bench]") for line in notes)  # handed on without the mark
 
 
 def test_stats_against_known_quartiles() -> None:
@@ -285,8 +327,10 @@ def test_flame_lip_figures_through_the_cli(tmp_path: Path, monkeypatch: pytest.M
     out = tmp_path / "out"
     r = run_being("bench", "--audio", "fake", "--avatar", "fake", "--torso", "fake", "--size", "64", "--device", "cpu",
                   "--set", f"audio.motion_space={FLAME_2020}", "--repeats", "1", "--warmup", "0", "--stream-seconds",
-                  "0.5", "--out", str(out), env=env | {"BEING_BENCH_CLIPS": str(clip.parent)}, timeout=240)
+                  "0.5", "--quiet", "--out", str(out), env=env | {"BEING_BENCH_CLIPS": str(clip.parent)}, timeout=240)
     assert r.returncode == 0, r.stderr
+    (progress,) = [line for line in r.stderr.splitlines() if line.startswith("  [")]  # --quiet: one line per cell
+    assert progress.startswith("  [1/1] fake+fake+fake@64x64/cpu/tone: ok (")
     (cell,) = BenchRun.model_validate_json((out / "bench.json").read_text()).cells
     assert cell.status == "ok" and cell.info["motion_space"] == FLAME_2020 and cell.clip.name == "tone"
     assert cell.figures["bilabial_closure"].note == "1/1 p/b/m"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
+from being_bench.figures import all_missing, measured, single
 from being_bench.matrix import CellPlan
-from being_bench.measure import _Measure, load_clip
+from being_bench.measure import _Measure, describe, load_clip
 from being_bench.schema import Clip, Settings
 from being_bench.stream import HostSink
 from being_kernel.api import Audio, Frame, Motion, Stream, build_config, check_stages, run_pipeline
@@ -96,7 +97,8 @@ def test_stage_figures_call_the_plugins_as_run_pipeline_does() -> None:
 
     for p in (a, r, t):
         p.calls.clear()
-    m = _Measure(plan, settings, a, r, t, check, clip)
+    said: list[str] = []
+    m = _Measure(plan, settings, a, r, t, check, clip, said.append)
     figures = m.motion_rtf() | m.render() | m.composite()
     runs = plan.warmup + settings.repeats
     assert a.calls == pipeline["audio"] * runs
@@ -105,3 +107,29 @@ def test_stage_figures_call_the_plugins_as_run_pipeline_does() -> None:
     for name in ("motion_rtf", "render_fps", "composite_fps"):
         assert figures[name].value is not None and figures[name].n == settings.repeats, name
     assert f"packets of {CHUNK} motion frames" in figures["render_fps"].note
+
+
+def test_a_stage_error_on_its_thread_reaches_the_figure() -> None:
+    plan = CellPlan(audio="fake", avatar="fake", torso="fake", size=tuple(SIZE), device="cpu",
+                    clip=Clip(name="demo", path=None, duration_s=0.5), warmup=0)
+    settings = Settings(repeats=1, warmup=0, chunk_frames=CHUNK, chunk_s=0.04, stream_seconds=0.5, realtime=False,
+                        crf=18, data=None, sets=[])
+    a, r, t = _plugins()
+
+    def broken(motion: Motion, start_index: int = 0) -> list[Frame]:
+        raise RuntimeError("the renderer broke")
+
+    r.render = broken
+    said: list[str] = []
+    m = _Measure(plan, settings, a, r, t, check_stages(a, r, t), load_clip(plan, a.info().sample_rate), said.append)
+    m.step("motion RTF", ("motion_rtf",), m.motion_rtf)
+    figures = m.step("render fps", ("render_fps",), m.render)
+    assert figures["render_fps"].reason == "failed: RuntimeError: the renderer broke"
+    assert said[-2] == "render fps: 0 warm-up + 1 timed runs ..."
+    assert said[-1].startswith("render fps: failed: RuntimeError: the renderer broke (")
+
+
+def test_describe_gives_values_as_the_tables_and_the_reason_when_none() -> None:
+    figures = {"render_fps": measured([9.0, 10.0, 11.0], "frames/s"), "peak_rss_mb": single(1500.0, "MB")}
+    assert describe(figures) == "render fps 10.0 ±0.50; peak RSS MB 1500"
+    assert describe(all_missing("no motion", ("render_fps", "composite_fps"))) == "render fps, composite fps: no motion"
