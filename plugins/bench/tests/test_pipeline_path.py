@@ -1,16 +1,22 @@
 """The stage figures are measured through the calls ``run_pipeline`` makes: fakes that record how
 they were called, once by the pipeline and once by the bench's measurements, must record the same
-calls (no speed is asserted)."""
+calls (no speed is asserted). And the throughput plot's data: one group per combination, its
+clips pooled."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+from pathlib import Path
 from typing import Sequence
+
+import pytest
 
 from being_bench.figures import all_missing, measured, single
 from being_bench.matrix import CellPlan
 from being_bench.measure import _Measure, describe, load_clip
-from being_bench.schema import Clip, Settings
+from being_bench.plots import THROUGHPUT, throughput_bars, write_plots
+from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Settings
 from being_bench.stream import HostSink
 from being_kernel.api import Audio, Frame, Motion, Stream, build_config, check_stages, run_pipeline
 from being_kernel.testing import FAKE_SPECS
@@ -133,3 +139,44 @@ def test_describe_gives_values_as_the_tables_and_the_reason_when_none() -> None:
     figures = {"render_fps": measured([9.0, 10.0, 11.0], "frames/s"), "peak_rss_mb": single(1500.0, "MB")}
     assert describe(figures) == "render fps 10.0 ±0.50; peak RSS MB 1500"
     assert describe(all_missing("no motion", ("render_fps", "composite_fps"))) == "render fps, composite fps: no motion"
+
+
+def _cell(audio: str, size: tuple[int, int], clip: str, values: dict[str, list[float]], fps: float = 25.0) -> Cell:
+    figures = all_missing("not in this test")
+    figures |= {name: measured(samples, "frames/s") for name, samples in values.items()}
+    return Cell(id=f"{audio}/{size}/{clip}", audio=audio, avatar="splatting", torso="static", size=size, device="cpu",
+                clip=Clip(name=clip, path=None, duration_s=1.0), status="ok", info={"fps": fps}, figures=figures)
+
+
+def _run(cells: list[Cell]) -> BenchRun:
+    settings = Settings(repeats=2, warmup=1, chunk_frames=8, chunk_s=0.04, stream_seconds=1.0, realtime=False, crf=18,
+                        data=None, sets=[])
+    return BenchRun(created="now", command=["being", "bench"], being_version="0", machine={}, settings=settings,
+                    cells=cells)
+
+
+def test_throughput_plot_compares_combinations_with_their_clips_pooled(tmp_path: Path) -> None:
+    cells = [
+        _cell("viseme", (512, 512), "a", {"render_fps": [4.0, 6.0], "e2e_fps_no_encode": [3.0, 3.0]}),
+        _cell("viseme", (256, 256), "a", {"render_fps": [10.0, 12.0], "e2e_fps_no_encode": [8.0, 9.0]}),
+        _cell("viseme", (256, 256), "b", {"render_fps": [20.0, 22.0], "e2e_fps_no_encode": [7.0, 8.0]}),
+        _cell("fake", (256, 256), "a", {"render_fps": [30.0, 30.0]}, fps=30.0),
+    ]
+    skipped = cells[0].model_copy(update={"status": "skipped", "reason": "no CUDA", "size": (1024, 1024)})
+    bars = throughput_bars(_run(cells + [skipped]))
+    assert [g for g, _, _ in bars] == [("fake", "splatting", "static", (256, 256), "cpu"),
+                                       ("viseme", "splatting", "static", (256, 256), "cpu"),
+                                       ("viseme", "splatting", "static", (512, 512), "cpu")]  # no bar for a skipped cell
+    (fake, fake_fps, fake_bars), (small, small_fps, small_bars), (_, _, big_bars) = bars
+    assert (fake_fps, small_fps) == (30.0, 25.0)  # the real-time line: each combination's frame rate
+    assert set(small_bars) == set(THROUGHPUT)
+    # the median of the clips' medians (11 and 21); whiskers from the quartiles of all four timed runs
+    assert small_bars["render_fps"] == pytest.approx((16.0, 11.5, 20.5))
+    assert small_bars["e2e_fps_no_encode"] == pytest.approx((8.0, 7.75, 8.25))
+    assert big_bars["render_fps"] == pytest.approx((5.0, 4.5, 5.5))
+    assert fake_bars["e2e_fps_no_encode"] is None and small_bars["composite_fps"] is None  # not measured: no bar
+    if importlib.util.find_spec("matplotlib"):
+        paths, skipped_why = write_plots(_run(cells), tmp_path)
+        assert skipped_why is None and [p.name for p in paths] == ["throughput.png", "latency.png"]
+        assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    assert set(FIGURES) >= set(THROUGHPUT)
