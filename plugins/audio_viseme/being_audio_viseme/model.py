@@ -1,4 +1,5 @@
-"""The method: phones -> visemes -> coarticulated jaw/lip motion, with blinks, brows and head motion.
+"""The method: phones -> visemes -> coarticulated jaw/lip motion, with blinks (blinks.py), brows and
+head motion (head_motion.py).
 
 Batch and streaming run the same computation: audio is decoded in fixed 40 ms blocks and motion
 frame k (time k / fps) is computed right after the first block that brings the heard audio to
@@ -17,13 +18,18 @@ import torch
 from being_kernel import ConfigError
 from being_kernel.api import Audio, AudioToFlame, AudioToFlameInfo, Motion, Stream
 
+from .blinks import Blinks
+from .head_motion import HeadMotion
 from .phones import RATE, VISEMES, PhoneDecoder
+from .seeding import audio_seed
 from .visemes import DOMINANCE, HeadTable, demo_table
 
 _DOM = np.array([DOMINANCE[v] for v in VISEMES], np.float32)
 _PBM = VISEMES.index("PBM")
 _SIL = VISEMES.index("SIL")
 CLOSE_LEAD_S = 0.035
+#: Below this RMS (-45 dBFS) audio is no voice for the head motion.
+VOICE_FLOOR = 10 ** (-45 / 20)
 
 
 def _rms(samples: np.ndarray, t0: float, t1: float) -> float:
@@ -70,17 +76,11 @@ class VisemeStream(Stream[np.ndarray, Motion]):
         self.decoder = PhoneDecoder(model.text)
         self.samples = np.zeros(0, np.float32)
         self.done = 0  # frames emitted
-        rng = np.random.default_rng(self.cfg.seed)
-        self.rng = rng
         self.peak = 0.02
         self.brow = 0.0
-        self.energy = 0.0
-        self.blinks: list[tuple[float, float]] = []  # (start, duration)
-        self.next_blink = float(rng.uniform(0.5, 2.5))
-        # idle head motion: a few seeded sinusoids per axis (rad per unit amplitude)
-        self.sway_f = rng.uniform(0.15, 0.8, size=(2, 3, 3))
-        self.sway_p = rng.uniform(0, 2 * np.pi, size=(2, 3, 3))
-        self.sway_a = rng.uniform(0.5, 1.0, size=(2, 3, 3)) * np.array([1.0, 0.8, 0.4])[None, :, None]
+        # seeded from the first lookahead_s of audio (heard before frame 0 is made): see _start
+        self.head: HeadMotion | None = None
+        self.blinks: Blinks | None = None
 
     # -- chunk handling ------------------------------------------------------------------------
     def push(self, chunk: np.ndarray) -> Motion:
@@ -106,8 +106,26 @@ class VisemeStream(Stream[np.ndarray, Motion]):
         return Motion.zeros(0, self.table.n_expression, fps=self.cfg.fps, space=self.table.motion_space)
 
     # -- the animation -------------------------------------------------------------------------
+    def _start(self) -> None:
+        """Seed blinks and head motion from ``seed`` and the clip's first ``lookahead_s`` of audio."""
+        cfg = self.cfg
+        seed = audio_seed(cfg.seed, self.samples[: round(cfg.lookahead_s * RATE)])
+        self.head = HeadMotion(np.random.default_rng(seed), cfg.fps, cfg.head_motion, cfg.lookahead_s)
+        self.blinks = Blinks(seed, cfg.blink_rate_hz)
+
+    def _window(self, t0: float, t1: float) -> np.ndarray:
+        return self.samples[max(0, int(t0 * RATE)) : max(0, int(t1 * RATE))]
+
+    def _loudness(self, t0: float, t1: float) -> float:
+        """RMS over [t0, t1) relative to the running peak; 0 below VOICE_FLOOR (room noise before
+        the first word would otherwise be the peak and read as loud)."""
+        rms = _rms(self.samples, t0, t1)
+        return rms / self.peak if rms >= VOICE_FLOOR else 0.0
+
     def _frames(self, upto: int) -> Motion:
         cfg, tab = self.cfg, self.table
+        if self.head is None:
+            self._start()
         phones = self.decoder.phones()
         n = upto - self.done
         m = Motion.zeros(n, tab.n_expression, fps=cfg.fps, space=tab.motion_space)
@@ -122,8 +140,9 @@ class VisemeStream(Stream[np.ndarray, Motion]):
             t = (self.done + i) / cfg.fps
             j, e = self._mouth(t, st, en, vi)
             jaw[i], expr[i] = j, e
-            lids[i] = self._blink(t)
-            brow[i], rot[i] = self._prosody(t)
+            lids[i] = self.blinks.value(t, self._window)
+            brow[i] = self._brow(t)
+            rot[i] = self.head.step(t, self._loudness)
         if tab.brow is not None:
             expr[:, tab.brow[0]] += brow
             expr[:, tab.brow[1]] += brow
@@ -178,35 +197,9 @@ class VisemeStream(Stream[np.ndarray, Motion]):
             expr = (1 - k) * expr + k * tab.expr[_PBM]
         return jaw, expr
 
-    def _blink(self, t: float) -> float:
-        cfg = self.cfg
-        if cfg.blink_rate_hz <= 0:
-            return 0.0
-        mean = 1.0 / cfg.blink_rate_hz
-        while self.next_blink < t + 1.0:
-            dur = float(self.rng.uniform(0.15, 0.25))
-            self.blinks.append((self.next_blink, dur))
-            gap = float(self.rng.gamma(4.0, mean / 4.0))
-            self.next_blink += dur + min(max(gap, 0.6 * mean), 1.8 * mean)
-        v = 0.0
-        for t0, dur in self.blinks[-4:]:
-            u = (t - t0) / dur
-            if 0 <= u < 1:  # fast close (30 %), short hold, slower open
-                v = max(v, math.sin(0.5 * math.pi * u / 0.3) if u < 0.3 else
-                        (1.0 if u < 0.45 else math.cos(0.5 * math.pi * (u - 0.45) / 0.55)))
-        return v
-
-    def _prosody(self, t: float) -> tuple[float, np.ndarray]:
-        cfg = self.cfg
-        # brow raise on loud (stressed) syllables
+    def _brow(self, t: float) -> float:
+        """Brow raise on loud (stressed) syllables."""
         local = _rms(self.samples, t - 0.08, t + 0.08) / self.peak
-        target = 0.35 * cfg.brow_gain * min(1.0, max(0.0, (local - 0.75) / 0.2))
+        target = 0.35 * self.cfg.brow_gain * min(1.0, max(0.0, (local - 0.75) / 0.2))
         self.brow = 0.6 * self.brow + 0.4 * target
-        # head motion grows with speech energy and settles in pauses
-        env = min(1.0, _rms(self.samples, t - 0.5, t + 0.25) / self.peak)
-        self.energy = 0.9 * self.energy + 0.1 * env
-        amp = cfg.head_motion * (0.15 + 0.85 * self.energy)
-        osc = (self.sway_a * np.sin(2 * np.pi * self.sway_f * t + self.sway_p)).sum(-1) / 3.0  # [2, 3]
-        rot = amp * np.array([0.02, 0.035])[:, None] * osc
-        rot[1, 0] += cfg.head_motion * 0.05 * self.brow  # a small nod with the brow
-        return self.brow, rot
+        return self.brow

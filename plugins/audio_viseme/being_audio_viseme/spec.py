@@ -15,7 +15,9 @@ class VisemeConfig(PluginConfig):
     head_model: str | None = Field(
         None, description="FLAME .pkl or own-format head directory: derive a viseme table for it "
         "(cached under ~/.cache/being/visemes); unset = the kernel's demo head")
-    seed: int = Field(0, description="seed for blinks and idle head motion (same seed, same output)")
+    seed: int | None = Field(
+        None, description="seed of blinks and head motion, mixed with the audio (None: the audio alone); "
+        "the same audio and seed always give the same motion")
     fps: float = Field(25.0, gt=0, description="motion frames per second")
     lookahead_s: float = Field(0.3, ge=0.1, le=2.0,
                                description="streaming latency: a frame is final once audio this far past it is heard")

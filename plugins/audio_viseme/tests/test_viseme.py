@@ -116,3 +116,77 @@ def test_solved_table_on_demo_head_as_generic_model(tmp_path: Path, monkeypatch)
     assert gap[VISEMES.index("AA")] > 8e-3
     again = table_for_model(folder)
     assert table.source == "solved" and again.source == "solved (cached)" and np.allclose(again.jaw, table.jaw)
+
+
+def head_degrees(m: Motion) -> np.ndarray:
+    """Total head rotation [T, 3] (pitch, yaw, roll) in degrees: global_rot and neck together
+    (small angles: the axis-angle vectors add)."""
+    return np.degrees((m.global_rot + m.neck).numpy())
+
+
+@needs_data
+def test_head_motion_is_visible_and_in_a_natural_range() -> None:
+    """On every shared clip the head moves by degrees, not fractions of one: pitch and yaw each
+    vary with a standard deviation of 0.75-5 degrees, roll less, and no angle leaves +-12 degrees."""
+    for wav in sorted(DATA.glob("speech/*/*.wav")):
+        ang = head_degrees(run(read_wav(wav)))
+        std = ang.std(0)
+        assert 0.75 < std[0] < 5.0 and 0.75 < std[1] < 5.0, (wav.name, std)
+        assert std[2] < max(std[0], std[1]), (wav.name, std)
+        assert np.abs(ang).max() < 12.0, wav.name
+
+
+def phrase_with_stresses(times: list[float], seconds: float = 5.5) -> np.ndarray:
+    """One unbroken phrase: a steady voiced buzz (180 Hz, 0.15) with 120 ms bursts three times as
+    loud (stressed syllables) starting at ``times``."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    level = np.full_like(t, 0.15)
+    for t0 in times:
+        on = (t >= t0) & (t < t0 + 0.12)
+        level[on] += 0.3 * np.hanning(on.sum())
+    return (level * np.sign(np.sin(2 * np.pi * 180 * t))).astype(np.float32)
+
+
+def test_head_nods_on_stressed_syllables() -> None:
+    """Oracle: stressed syllables at known times in one phrase (its posture has settled by 2 s).
+    After each one the head pitches down (+x) to a peak 0.1-0.44 s later, by over a degree."""
+    times = [2.5, 3.5, 4.5]
+    pitch = head_degrees(run(phrase_with_stresses(times), blink_rate_hz=0.0))[:, 0]
+    for t0 in times:
+        k = int(round(t0 * 25))
+        after = pitch[k + 2 : k + 12]  # 80-440 ms after the syllable's start
+        peak = int(np.argmax(after)) + 2
+        assert 0.1 <= peak / 25 <= 0.44, (t0, peak / 25)
+        assert after.max() - pitch[k] > 1.0, (t0, after.max() - pitch[k])
+
+
+def test_head_settles_in_silence() -> None:
+    """Silence: no phrase posture and no nods, only a small idle sway (a fifth of the speaking one)."""
+    ang = head_degrees(run(np.zeros(16000 * 6, np.float32), blink_rate_hz=0.0))
+    assert np.abs(ang).max() < 1.5 and ang.std(0).max() < 0.8
+
+
+def noise_clip(seed: int, seconds: float = 20.0, lead_silence: float = 0.0) -> np.ndarray:
+    x = 0.05 * np.random.default_rng(seed).standard_normal(int(16000 * seconds))
+    x[: int(16000 * lead_silence)] = 0.0
+    return x.astype(np.float32)
+
+
+def blink_starts(m: Motion) -> np.ndarray:
+    closed = m.eyelids[:, 0].numpy() > 0.5
+    return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
+
+
+def test_default_seed_comes_from_the_audio() -> None:
+    """Without a seed, different clips blink at different times and the same clip always at the
+    same ones; a seed changes them and is reproducible. Clips that begin with the same second of
+    silence still differ after it."""
+    a, b = noise_clip(1), noise_clip(2)
+    assert not np.array_equal(blink_starts(run(a)), blink_starts(run(b)))
+    assert np.array_equal(blink_starts(run(a)), blink_starts(run(a)))
+    assert not np.array_equal(blink_starts(run(a)), blink_starts(run(a, seed=5)))
+    assert np.array_equal(blink_starts(run(a, seed=5)), blink_starts(run(a, seed=5)))
+    c, d = noise_clip(3, lead_silence=1.0), noise_clip(4, lead_silence=1.0)
+    sc, sd = blink_starts(run(c)), blink_starts(run(d))
+    assert sc[0] == sd[0]  # the first blink is drawn from the shared silent start
+    assert not np.array_equal(sc[1:4], sd[1:4])
