@@ -2,6 +2,10 @@
 
 Both modes decode incrementally (``process_raw`` without ``full_utt``) in fixed 40 ms blocks, so
 the result depends only on the audio, never on how it was split into chunks by a caller.
+
+In align mode the recognizer runs beside the aligner on the same blocks; when the transcript turns
+out not to match the audio (``alignment.judge``, checked on a fixed schedule of blocks) the decoder
+switches to the recognizer's phones for good, with one warning.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from being_kernel import PluginError
+
+from . import alignment
 
 log = logging.getLogger(__name__)
 
@@ -73,38 +79,60 @@ def words_of(text: str) -> list[str]:
 
 
 class PhoneDecoder:
-    """Incremental pocketsphinx decoding. ``feed`` float32 samples, read ``phones()`` any time."""
+    """Incremental pocketsphinx decoding. ``feed`` float32 samples, read ``phones()`` any time.
+
+    With a transcript, ``mode`` is "align" until the transcript is found not to match the audio;
+    it is then "allphone" for good, ``fell_back`` is True and ``fell_back_at`` says after how many
+    seconds of audio. ``alignment_score`` is the latest score (``alignment``; final after
+    ``end()``), None without a transcript."""
 
     BLOCK = 640  # 40 ms at 16 kHz
 
-    def __init__(self, text: str | None = None) -> None:
+    def __init__(self, text: str | None = None, *, threshold: float = alignment.THRESHOLD) -> None:
         ps = _pocketsphinx()
         model = ps.get_model_path()
         self.mode = "allphone"
+        self.threshold = threshold
+        #: nats per speech frame, aligned minus recognized (``alignment``); None without a transcript
+        self.alignment_score: float | None = None
+        self.fell_back = False  # the transcript was dropped for recognition
+        self.fell_back_at: float | None = None  # seconds of audio decoded when it was
+        self._scores: list[tuple[float, float, float | None]] = []  # (seconds decoded, of speech, score)
+        self._speech_s = 0.0  # speech heard (recognizer) at the last check
         kw = dict(loglevel="FATAL")
+        allphone = dict(allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
+                        lw=2.0, pip=0.3, beam=1e-20, pbeam=1e-20, bestpath=False, **kw)
         phones: list[str] = []
         if text:
-            probe = ps.Decoder(**kw)
+            # every senone scored in both searches (aligner and recognizer): their path scores are
+            # then comparable (alignment.py); it changes no phone
+            probe = ps.Decoder(compallsen=True, **kw)
             for word in words_of(text):
                 pron = probe.lookup_word(word)
                 if pron is None:
                     log.warning("viseme: '%s' is not in the pocketsphinx dictionary; skipped", word)
                     continue
                 phones.extend(pron.split())
+        self.aligner = self.recognizer = None
         if phones:
             self.mode = "align"
-            self.decoder = probe
+            self.aligner = probe
             # each phone is a one-phone pseudo-word: word-level alignment is then phone-level and
             # (unlike the two-pass sub-word alignment) gives partial results while streaming
             for ph in sorted(set(phones)):
-                self.decoder.add_word("ph_" + ph.lower(), ph, False)
-            self.decoder.set_align_text(" ".join("ph_" + p.lower() for p in phones))
+                self.aligner.add_word("ph_" + ph.lower(), ph, False)
+            self.aligner.set_align_text(" ".join("ph_" + p.lower() for p in phones))
+            self.recognizer = ps.Decoder(compallsen=True, **allphone)
+            self.decoder = self.aligner
+            self._running = [self.aligner, self.recognizer]
         else:
-            self.decoder = ps.Decoder(allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
-                                      lw=2.0, pip=0.3, beam=1e-20, pbeam=1e-20, bestpath=False, **kw)
-        self.decoder.start_utt()
+            self.decoder = ps.Decoder(**allphone)
+            self._running = [self.decoder]
+        for d in self._running:
+            d.start_utt()
         self.pending = np.zeros(0, np.int16)
         self.fed = 0  # samples given to the decoder
+        self.blocks = 0  # 40 ms blocks decoded
         self.ended = False
         self._final: list[Phone] | None = None
 
@@ -122,22 +150,63 @@ class PhoneDecoder:
 
     def _process(self, block: np.ndarray) -> None:
         if len(block):
-            try:
-                self.decoder.process_raw(block.tobytes(), False, False)
-            except RuntimeError:  # pragma: no cover - pocketsphinx refuses odd input
-                log.warning("viseme: pocketsphinx could not decode a block")
+            for d in self._running:
+                try:
+                    d.process_raw(block.tobytes(), False, False)
+                except RuntimeError:  # pragma: no cover - pocketsphinx refuses odd input
+                    log.warning("viseme: pocketsphinx could not decode a block")
             self.fed += len(block)
+            self.blocks += 1
+            if self.mode == "align" and self.blocks % alignment.CHECK_EVERY == 0:
+                self._check(final=False)
+
+    def _check(self, final: bool) -> None:
+        """Judge the alignment over the audio decoded so far; fall back on a mismatch."""
+        v = alignment.judge(alignment.path_of(self.aligner), alignment.path_of(self.recognizer),
+                            final=final, threshold=self.threshold)
+        self._scores.append((self.fed / RATE, v.speech_s, v.score))
+        self._speech_s = v.speech_s
+        if v.score is not None:
+            self.alignment_score = v.score
+        if v.mismatch:
+            self._fall_back(v.mismatch)
+
+    def _fall_back(self, why: str) -> None:
+        log.warning("viseme: the transcript does not match the audio (%s); using phone recognition instead", why)
+        self.mode, self.fell_back, self.fell_back_at = "allphone", True, self.fed / RATE
+        self.decoder = self.recognizer
+        if not self.ended:
+            self._running = [self.recognizer]  # the aligner is of no more use
+            try:
+                self.aligner.end_utt()
+            except RuntimeError:  # pragma: no cover
+                pass
 
     def end(self) -> None:
         """Decode what is left and close the utterance; ``phones()`` is then final."""
         self._process(self.pending)
         self.pending = self.pending[:0]
-        try:
-            self.decoder.end_utt()
-        except RuntimeError:  # pragma: no cover
-            pass
+        if self.mode == "align":
+            self._check(final=True)
+        for d in self._running:
+            try:
+                d.end_utt()
+            except RuntimeError:  # pragma: no cover
+                pass
         self.ended = True
         self._final = self._read()
+        if self.mode == "align" and not self._final and self.fed:
+            # the transcript cannot be aligned to the end of the audio: it does not match
+            self._fall_back("no alignment reaches the end of the transcript")
+            self._final = self._read()
+        score = "none" if self.alignment_score is None else f"{self.alignment_score:.2f} per frame"
+        if self.fell_back:
+            log.info("viseme: phones from recognition (the transcript was dropped at %.1f s, alignment score %s)",
+                     self.fell_back_at, score)
+        elif self.mode == "align" and self._speech_s < alignment.MIN_SPEECH_END_S:
+            log.info("viseme: transcript aligned, score %s, not judged (%.1f s of speech)", score, self._speech_s)
+        elif self.mode == "align":
+            log.info("viseme: transcript aligned, score %s (threshold %.2f)", score, self.threshold)
         if not self._final and self.fed:
             self._final = [Phone("SIL", 0.0, self.fed / RATE)]
 
