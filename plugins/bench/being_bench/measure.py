@@ -7,10 +7,12 @@ clip; the renderer on the clip's motion and the compositor on the rendered heads
 stage's stream, fed the packets the pipeline feeds it; skinning, copies to the device and
 rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Like the
 pipeline's bus, which runs each stage on a thread of its own, each stage's call runs on a fresh
-thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls can run
-much slower on a process's main thread than on another thread (on the 2-core development machine,
-busy with other jobs, 2.5 to 20 times slower; the cause was not pinned down). A measurement that
-fails gives its figures the failure as their reason and the others go on.
+thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls run at
+different speeds on a process's main thread and on another one (each thread that calls torch has
+its own OpenMP pool). On the 2-core development machine the splatting renderer ran about twice as
+fast on the main thread in one session, and 2.5 to 6.5 times slower there in another, with other
+jobs keeping both cores busy (docs/benchmarks.md). A measurement that fails gives its figures the
+failure as their reason and the others go on.
 
 Each measurement says when it starts and what it measured through ``say`` (the worker prints
 those lines for the runner to pass on), so a long cell shows progress figure by figure.
