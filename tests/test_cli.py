@@ -214,3 +214,26 @@ def test_broken_hook_plugin_is_reported_and_the_cli_keeps_working(tmp_path) -> N
     assert "being: warning: hooks plugin 'oops'" in r.stderr and "hook plugin exploded" in r.stderr
     assert "BROKEN: RuntimeError: hook plugin exploded" in r.stdout
     assert any(line.split()[:1] == ["static"] for line in r.stdout.splitlines())
+
+
+SIGNALLED_COMMAND = """
+import os, signal, time
+from being_kernel.hooks import hookimpl
+
+@hookimpl
+def being_cli_commands(app):
+    @app.command("stop-me")
+    def stop_me(signum: int) -> None:
+        if signum == signal.SIGINT:  # Python's Ctrl-C handler, also where a background runner ignores SIGINT
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.kill(os.getpid(), signum)  # as a signal arriving while a command still imports, before its own handling
+        time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_that_leaves_a_command_is_reported_with_its_code(tmp_path, signum, code, word) -> None:
+    hooks = make_dist(tmp_path / "hooks", "being-hooks-stop", {"being.hooks": {"stop": "stop_hooks"}},
+                      {"stop_hooks.py": SIGNALLED_COMMAND})
+    r = run_being("stop-me", str(int(signum)), extra_path=[hooks], timeout=60)
+    assert r.returncode == code and r.stderr.splitlines()[-1] == f"being: error: {word}", r.stderr

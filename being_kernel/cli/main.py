@@ -94,16 +94,26 @@ def _exit_interrupted(message: str) -> None:
     os._exit(128 + _state.get("signal", signal.SIGINT))
 
 
+def _stopped() -> str:
+    return "interrupted" if _state.get("signal", signal.SIGINT) == signal.SIGINT else "terminated"
+
+
 def main() -> None:
     """Console entry point: runs the app, turns errors into one line and an exit code."""
     _state["debug"] = _state["debug"] or "--debug" in sys.argv[1:]
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_on)
-    _register_commands()
     try:
+        _register_commands()
         app()  # typer reports usage errors itself (exit 2)
+    except SystemExit as exc:
+        # typer turns a KeyboardInterrupt that leaves a command (Ctrl-C or SIGTERM while the command
+        # still imports, before its own handling) into a silent exit 130, whatever the signal
+        if not isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            raise
+        _exit_interrupted(_stopped())
     except KeyboardInterrupt:
-        _exit_interrupted("interrupted" if _state.get("signal", signal.SIGINT) == signal.SIGINT else "terminated")
+        _exit_interrupted(_stopped())
     except Interrupted as exc:
         _exit_interrupted(exc.one_line())
     except BeingError as exc:
