@@ -19,8 +19,7 @@ from being_bench.plots import THROUGHPUT, throughput_bars, write_plots
 from being_bench.schema import FIGURES, BenchRun, Cell, Clip, Settings
 from being_bench.stream import HostSink
 from being_kernel.api import Audio, Frame, Motion, Stream, build_config, check_stages, run_pipeline
-from being_kernel.testing import FAKE_SPECS
-from being_kernel.testing.fakes import FakeAudioToFlame, FakeCompositor, FakeRenderer
+from being_kernel.testing import FAKE_SPECS, FakeAudioToFlame, FakeCompositor, FakeRenderer
 
 CHUNK = 8
 SIZE = [32, 32]
