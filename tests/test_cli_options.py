@@ -213,6 +213,9 @@ def test_seed_and_device_reach_the_trainer(tmp_path: Path) -> None:
     assert r.returncode == 2 and "belongs to another dataset or configuration" in _one_error(r)
     r = run_being(*fit, "--set", "fit.seed=1", "--overwrite")
     assert r.returncode == 0, r.stderr
+    assert "data:" in r.stdout and "being fit" in r.stderr  # the data line and the bar...
+    r = run_being(*fit, "--set", "fit.seed=1", "--overwrite", "--restart", "-q")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", (r.stdout, r.stderr)  # ...not with -q
 
 
 # -- --overwrite -------------------------------------------------------------------------------

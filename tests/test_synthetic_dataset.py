@@ -132,7 +132,7 @@ def test_cli_refuses_to_overwrite(dataset: Path) -> None:
     before = sorted(p.stat().st_mtime_ns for p in (dataset / "checkpoint").iterdir())
     r = run_being("make-dataset", "synthetic", "--out", str(dataset), "--size", "16", "--frames", "3",
                   "--test-frames", "1", "--device", "cpu", env=ONE_THREAD)
-    assert r.returncode == 2 and "exists and is not empty" in r.stderr and "--force" in r.stderr
+    assert r.returncode == 2 and "exists and is not empty" in r.stderr and "--overwrite" in r.stderr
     assert sorted(p.stat().st_mtime_ns for p in (dataset / "checkpoint").iterdir()) == before
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .main import app
-from .options import field_option, field_values, overwrite_option
+from .options import field_option, field_values, overwrite_option, quiet_option, say
 
 
 @app.command("fit")
@@ -36,6 +36,7 @@ def fit(
     seed: Optional[int] = field_option("--seed"),
     device: Optional[str] = field_option("--device"),
     overwrite: bool = overwrite_option("Replace --out if it already exists."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Train a plugin on a dataset; interrupted runs (Ctrl-C) resume from their checkpoint.
 
@@ -72,11 +73,12 @@ def fit(
     fit_config = cfg.build(spec.trainer.config, "fit", values.get("fit", {}))
     video = load_fit_data(spec.trainer.dataset, data, format=format, head_model=head_model, test_frames=test_frames)
     train, test = video.split()
-    typer.echo(f"data: {video.root} ({video.format}, {len(video)} frames {video.cameras.width}x"
+    echo = say(quiet)
+    echo(f"data: {video.root} ({video.format}, {len(video)} frames {video.cameras.width}x"
                f"{video.cameras.height}, {len(train)} for training, {len(test)} held out; head model {video.head_model})")
     work = work or out.with_name(out.name + ".fit")
     summary = run_fit(spec.trainer, video, out, fit_config, work=work, resume=not restart, contract=contract,
-                      method_name=name, log=lambda m: typer.echo(m, err=True))
+                      method_name=name, log=lambda m: echo(m, err=True), progress=not quiet)
     for line in summary.lines():
-        typer.echo(line)
-    typer.echo(f"work files: {work}; 'being eval {out} --data {data}' gives the full report")
+        echo(line)
+    echo(f"work files: {work}; 'being eval {out} --data {data}' gives the full report")

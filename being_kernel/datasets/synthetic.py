@@ -241,7 +241,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory", hint="choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --force to replace it")
+        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
 
 

@@ -44,7 +44,7 @@ def check_output_dir(path: str | Path, *, force: bool = False) -> Path:
     writable; it does not exist yet, or is empty, or ``force``), else ``InputError``."""
     p = Path(path).expanduser().resolve()
     if p.exists() and not force and (not p.is_dir() or any(p.iterdir())):
-        raise InputError(f"output '{p}' already exists", hint="pick another path, or pass --force to replace it")
+        raise InputError(f"output '{p}' already exists", hint="pick another path, or pass --overwrite to replace it")
     _check_parent(p, "choose a path in an existing, writable directory")
     return p
 

@@ -77,10 +77,11 @@ class FitContext:
 
 
 def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConfig, *, work: Path,
-            resume: bool = True, contract: str, method_name: str, log: Callable[[str], None] = print) -> FitSummary:
+            resume: bool = True, contract: str, method_name: str, log: Callable[[str], None] = print,
+            progress: bool = True) -> FitSummary:
     """Train ``trainer``'s method on ``data`` (the dataset of its kind, ``train.data.load_fit_data``)
-    and write its asset to ``out`` (replacing it if it exists: the CLI checks ``--force`` before);
-    returns the summary, also in ``work/summary.json``."""
+    and write its asset to ``out`` (replacing it if it exists: the CLI checks ``--overwrite``
+    before); returns the summary, also in ``work/summary.json``. ``progress``: show a tqdm bar."""
     device = resolve_device(config.device) or default_device()
     generator = torch.Generator().manual_seed(config.seed)
     ctx = FitContext(config=config, device=device, generator=generator, work=work, log=log)
@@ -108,7 +109,7 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
 
     with _stop_requests() as stop:
         try:
-            _train(ctx, method, loss_fn, stop, save)
+            _train(ctx, method, loss_fn, stop, save, bar=progress)
         except KeyboardInterrupt:  # a second Ctrl-C: the state may be mid-step, keep the last checkpoint
             resumes = (f"the last checkpoint in {work} resumes it: run the same command again" if ckpt.is_file()
                        else "no checkpoint was written yet")
@@ -132,13 +133,15 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
 
 
 def _train(ctx: FitContext, method: FitMethod, loss_fn: PhotometricLoss, stop: threading.Event,
-           save: Callable[[], None]) -> None:
+           save: Callable[[], None], *, bar: bool = True) -> None:
     c = ctx.config
     train = method.train_indices
     # with a time budget the bar runs over the budget's seconds, else over the steps
     budget = None if c.max_minutes is None else 60.0 * c.max_minutes
-    bar = (tqdm(total=c.steps, initial=ctx.step, unit="step", desc="being fit", leave=False) if budget is None else
-           tqdm(total=round(budget), initial=min(round(ctx.elapsed), round(budget)), unit="s",
+    off = not bar
+    bar = (tqdm(total=c.steps, initial=ctx.step, unit="step", desc="being fit", leave=False, disable=off)
+           if budget is None else
+           tqdm(total=round(budget), initial=min(round(ctx.elapsed), round(budget)), unit="s", disable=off,
                 desc="being fit (time budget)", leave=False, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s{postfix}"))
     t_last = time.perf_counter()
     try:
