@@ -19,7 +19,7 @@ from .cameras import Cameras
 from .config import build as build_config
 from .config import load_file as load_config_file
 from .config import merge as merge_config
-from .config import parse_sets
+from .config import check_device, parse_sets, parse_size
 from .contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRendererInfo, FramewiseRenderStream,
                         FramewiseStream, Stream,
                         TorsoCompositor, TorsoCompositorInfo)
@@ -41,6 +41,6 @@ __all__ = [
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "MissingWeights", "read_format_json",
     # discovery, config and the pipeline, as `being run` uses them (for tools such as `being bench`)
     "Registry", "PluginRecord", "build_plugin",
-    "parse_sets", "load_config_file", "merge_config", "build_config",
+    "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
     "check_stages", "StageCheck", "run_pipeline", "RunResult", "FrameSink", "close_all", "pose_only",
 ]

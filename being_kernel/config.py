@@ -3,6 +3,7 @@ each plugin's pydantic model (``extra="forbid"``); a bad field is named in the e
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,24 @@ else:  # tomllib is tomli, adopted into the standard library in 3.11
     import tomli as tomllib
 
 Sections = dict[str, dict[str, Any]]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``--size`` as a command line writes it: ``"512"`` -> (512, 512); ``"640x480"`` -> (640, 480)
+    (width, height), as config ``size`` fields take it. ConfigError naming ``--size`` otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    if not m:
+        raise ConfigError(f"--size {text!r}: expected N (square) or WxH, e.g. 512 or 640x480")
+    w = int(m.group(1))
+    return w, int(m.group(2) or w)
+
+
+def check_device(text: str, *, auto: bool = True) -> str:
+    """``--device`` as a command line writes it: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (and ``"auto"``
+    unless ``auto`` is False), returned as is; ConfigError naming ``--device`` otherwise."""
+    if not re.fullmatch(r"(auto|cpu|cuda(:\d+)?)" if auto else r"cpu|cuda(:\d+)?", text):
+        raise ConfigError(f"--device {text!r}: expected {'auto, ' if auto else ''}cpu, cuda or cuda:N")
+    return text
 
 
 def _set_path(target: dict[str, Any], dotted: list[str], value: Any) -> None:

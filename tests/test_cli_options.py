@@ -15,7 +15,8 @@ import soundfile as sf
 import torch
 from pydantic import BaseModel
 
-from being_kernel.cli.options import FIELD_OPTIONS, field_values, parse_size
+from being_kernel.cli.options import FIELD_OPTIONS, field_values
+from being_kernel.config import parse_size
 from being_kernel.errors import ConfigError
 from conftest import run_being
 
@@ -84,7 +85,7 @@ def test_each_option_lands_on_the_fields_it_stands_for() -> None:
 
 
 def test_size_is_square_n_or_w_by_h() -> None:
-    assert parse_size("512") == [512, 512] and parse_size("640x480") == [640, 480] and parse_size(" 64X48 ") == [64, 48]
+    assert parse_size("512") == (512, 512) and parse_size("640x480") == (640, 480) and parse_size(" 64X48 ") == (64, 48)
     for bad in ("", "big", "64x", "x48", "64x48x2", "-64", "6.4"):
         with pytest.raises(ConfigError, match="--size"):
             parse_size(bad)

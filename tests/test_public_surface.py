@@ -57,7 +57,7 @@ API_ALL = [
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "MissingWeights", "read_format_json",
     "Registry", "PluginRecord", "build_plugin",
-    "parse_sets", "load_config_file", "merge_config", "build_config",
+    "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
     "check_stages", "StageCheck", "run_pipeline", "RunResult", "FrameSink", "close_all", "pose_only",
 ]
 

@@ -9,7 +9,6 @@ plugin. An option that no selected config takes is refused before any work."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,25 +17,10 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 
+from ..config import check_device, parse_size
 from ..errors import ConfigError, InputError
 
 Sections = dict[str, dict[str, Any]]
-
-
-def parse_size(text: str) -> list[int]:
-    """``"512"`` -> [512, 512]; ``"640x480"`` -> [640, 480] (width, height), as config ``size`` fields take."""
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
-    if not m:
-        raise ConfigError(f"--size {text!r}: expected N (square) or WxH, e.g. 512 or 640x480")
-    w = int(m.group(1))
-    return [w, int(m.group(2) or w)]
-
-
-def check_device(text: str) -> str:
-    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, else ``ConfigError`` naming ``--device``."""
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
-        raise ConfigError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N")
-    return text
 
 
 def check_fps(value: float) -> float:
@@ -68,7 +52,7 @@ FIELD_OPTIONS: dict[str, FieldOption] = {o.flag: o for o in (
                 contracts=("audio",), needs=("audio",), parse=str, metavar="PATH"),
     FieldOption("--size", "size", "size", "Video size, N (square) or WxH: the torso plugin's `size` (the output "
                 "frames) and the avatar's (the head render), as in being bench.", contracts=("avatar", "torso"),
-                needs=("torso",), parse=parse_size, metavar="WxH"),
+                needs=("torso",), parse=lambda text: list(parse_size(text)), metavar="WxH"),
     FieldOption("--device", "device", "device", "auto, cpu, cuda or cuda:N: the `device` field of every selected "
                 "plugin (or trainer) that has one.", parse=check_device, metavar="DEVICE"),
     FieldOption("--fps", "fps", "frame rate", "Video frame rate: the audio plugin's `fps` (motion frames per "

@@ -82,7 +82,9 @@ def bench(
 
     from .clips import find_clips
     from .machine import load_average, machine_info
-    from .matrix import check_device, parse_size, plan_cells, split_list
+    from being_kernel.api import check_device, parse_size
+
+    from .matrix import plan_cells, split_list
     from .report import write_report
     from .runner import run_cells
     from .schema import BenchRun, Cell, Settings
@@ -91,7 +93,7 @@ def bench(
     note = lambda line: typer.echo(line, err=True)  # noqa: E731 - said when a default is the fake
     names = {c: split_list(opt) or [registry.default(c, note)] for c, opt in (("audio", audio), ("avatar", avatar), ("torso", torso))}
     sizes = [parse_size(s) for s in split_list(size)]
-    devices = [check_device(d) for d in split_list(device)] or ["cuda" if torch.cuda.is_available() else "cpu"]
+    devices = [check_device(d, auto=False) for d in split_list(device)] or ["cuda" if torch.cuda.is_available() else "cpu"]
     values = merge_config(load_config_file(config) if config else {}, parse_sets(set_))
     plans = plan_cells(registry, names, sizes, devices, find_clips(clips), values, warmup,
                        torch.cuda.device_count() if torch.cuda.is_available() else 0)

@@ -7,13 +7,12 @@ cell's size and device), and the warm-up. A cell that cannot run carries the rea
 
 from __future__ import annotations
 
-import re
 from itertools import product
 from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from being_kernel import BeingError, ConfigError, PluginSpec
+from being_kernel import BeingError, PluginSpec
 from being_kernel.api import Registry, merge_config
 
 from .schema import Clip
@@ -48,21 +47,6 @@ class CellPlan(BaseModel):
 def split_list(items: list[str]) -> list[str]:
     """``["a,b", "c"]`` -> ``["a", "b", "c"]``: options take comma lists and may be repeated."""
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
-
-
-def parse_size(text: str) -> Size:
-    """``"512"`` -> (512, 512); ``"640x480"`` -> (640, 480)."""
-    m = re.fullmatch(r"(\d+)(?:[xX](\d+))?", text.strip())
-    if not m:
-        raise ConfigError(f"--size {text!r}: expected N (square) or WxH, e.g. 512 or 640x480")
-    w = int(m.group(1))
-    return w, int(m.group(2) or w)
-
-
-def check_device(name: str) -> str:
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise ConfigError(f"--device {name!r}: expected cpu, cuda or cuda:N")
-    return name
 
 
 def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str) -> dict[str, Any]:

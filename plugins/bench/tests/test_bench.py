@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from being_bench.matrix import CellPlan, parse_size, plan_cells
+from being_bench.matrix import CellPlan, plan_cells
 from being_bench.quality import lip_figures
 from being_bench.report import format_figure
 from being_bench.runner import run_job
@@ -201,7 +201,6 @@ def test_plan_applies_bench_settings_user_values_and_axes() -> None:
     sized = plan_cells(_registry(), {"audio": ["fake"], "avatar": ["fake"], "torso": ["fake"]}, [(32, 32)], ["cuda"],
                        clips, {}, 0, cuda_devices=1)
     assert sized[0].size == (32, 32) and sized[0].warmup == 0 and sized[0].values["avatar"]["delay_s"] == 0.25
-    assert parse_size("640x480") == (640, 480) and parse_size("256") == (256, 256)
 
 
 def test_schema_refuses_a_figure_without_value_or_reason_and_a_cell_without_all_figures() -> None:
