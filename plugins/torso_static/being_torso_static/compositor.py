@@ -195,7 +195,8 @@ class StaticTorso(TorsoCompositor):
         """Recolour the torso's drawn skin where the head does not cover it, so
         the head's neck goes on without a step: all of it takes the mean colour of the head's neck
         just above the anchor, and below the anchor each column also carries that column's own
-        colour there (the head's texture and shading), fading out over NECK_BLEND_M."""
+        colour there (the head's texture and shading), fading out over NECK_BLEND_M. Only the
+        skin's bounding box is touched."""
         y0, x0, patch = placed
         ty = self._target[1]
         px_per_m = self.config.head_px_per_metre or frame.placement.px_per_metre
@@ -211,20 +212,29 @@ class StaticTorso(TorsoCompositor):
         if float(solid.sum()) < 1.0:
             return  # no neck of the head above the anchor (turned away or cropped): leave the drawn skin
         mean = (column * solid[:, None]).sum(0) / solid.sum()  # [3]
-        skin = torso.skin_on(canvas.device)  # [H, W]
+        (by0, by1, bx0, bx1), skin = torso.skin_box, torso.skin_on(canvas.device)  # skin [H, W]
         base = torch.tensor(torso.skin_rgb, device=canvas.device)
         # per row below the anchor: how much of the column's own colour remains (1 at the anchor)
-        below = torch.arange(canvas.shape[0], device=canvas.device, dtype=torch.float32) + 0.5 - ty
+        below = torch.arange(by0, by1, device=canvas.device, dtype=torch.float32) + 0.5 - ty
         fade = 1.0 - (below / (NECK_BLEND_M * px_per_m)).clamp(0.0, 1.0)
-        fade = fade * fade * (3.0 - 2.0 * fade) * (below > -NECK_BAND_M * px_per_m).float()  # [H]
-        detail = torch.zeros(canvas.shape[1], 3, device=canvas.device)
-        detail[x0 : x0 + w] = (column - mean) * solid[:, None]
-        shown = 1.0 - self._head_alpha(canvas.shape[:2], placed)  # [H, W] drawn layer's share
-        canvas += (shown * skin)[..., None] * ((mean - base) + fade[:, None, None] * detail[None])
+        fade = fade * fade * (3.0 - 2.0 * fade) * (below > -NECK_BAND_M * px_per_m).float()  # [by1 - by0]
+        detail = torch.zeros(bx1 - bx0, 3, device=canvas.device)  # the columns' own colour, box columns
+        c0, c1 = max(x0, bx0), min(x0 + w, bx1)
+        if c0 < c1:
+            detail[c0 - bx0 : c1 - bx0] = ((column - mean) * solid[:, None])[c0 - x0 : c1 - x0]
+        shown = 1.0 - _alpha_in_box(placed, (by0, by1, bx0, bx1), canvas.device)  # the drawn layer's share
+        canvas[by0:by1, bx0:bx1] += (shown * skin[by0:by1, bx0:bx1])[..., None] * (
+            (mean - base) + fade[:, None, None] * detail[None])
 
-    @staticmethod
-    def _head_alpha(size: tuple[int, int], placed: tuple[int, int, torch.Tensor]) -> torch.Tensor:
-        y0, x0, patch = placed
-        alpha = torch.zeros(size, device=patch.device)
-        alpha[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]] = patch[..., 3]
-        return alpha
+
+def _alpha_in_box(placed: tuple[int, int, torch.Tensor], box: tuple[int, int, int, int],
+                  device: torch.device) -> torch.Tensor:
+    """The placed head's alpha ``[y1 - y0, x1 - x0]`` over canvas box (y0, y1, x0, x1)."""
+    py, px, patch = placed
+    y0, y1, x0, x1 = box
+    alpha = torch.zeros(y1 - y0, x1 - x0, device=device)
+    r0, r1 = max(y0, py), min(y1, py + patch.shape[0])
+    c0, c1 = max(x0, px), min(x1, px + patch.shape[1])
+    if r0 < r1 and c0 < c1:
+        alpha[r0 - y0 : r1 - y0, c0 - x0 : c1 - x0] = patch[r0 - py : r1 - py, c0 - px : c1 - px, 3]
+    return alpha

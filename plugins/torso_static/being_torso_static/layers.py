@@ -53,6 +53,17 @@ class Layer:
         self.skin, self.skin_rgb = skin, tuple(skin_rgb)
         self._by_device: dict[torch.device, torch.Tensor] = {}
         self._skin_by_device: dict[torch.device, torch.Tensor] = {}
+        self._skin_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def skin_box(self) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1): the rows and columns that hold any drawn skin (empty when none)."""
+        if self._skin_box is None:
+            rows = torch.nonzero(self.skin.amax(1) > 0).squeeze(1) if self.skin is not None else torch.zeros(0)
+            cols = torch.nonzero(self.skin.amax(0) > 0).squeeze(1) if self.skin is not None else torch.zeros(0)
+            self._skin_box = ((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows)
+                              else (0, 0, 0, 0))
+        return self._skin_box
 
     def skin_on(self, device: torch.device) -> torch.Tensor | None:
         """``skin`` on ``device`` (copied once), or None."""
