@@ -97,7 +97,6 @@ class PhoneDecoder:
         self.alignment_score: float | None = None
         self.fell_back = False  # the transcript was dropped for recognition
         self.fell_back_at: float | None = None  # seconds of audio decoded when it was
-        self._scores: list[tuple[float, float, float | None]] = []  # (seconds decoded, of speech, score)
         self._speech_s = 0.0  # speech heard (recognizer) at the last check
         kw = dict(loglevel="FATAL")
         allphone = dict(allphone=os.path.join(model, "en-us", "en-us-phone.lm.bin"),
@@ -164,7 +163,6 @@ class PhoneDecoder:
         """Judge the alignment over the audio decoded so far; fall back on a mismatch."""
         v = alignment.judge(alignment.path_of(self.aligner), alignment.path_of(self.recognizer),
                             final=final, threshold=self.threshold)
-        self._scores.append((self.fed / RATE, v.speech_s, v.score))
         self._speech_s = v.speech_s
         if v.score is not None:
             self.alignment_score = v.score

@@ -103,11 +103,7 @@ def _throughput(run: BenchRun, plt, path: Path) -> Path:  # noqa: ANN001 - matpl
     else:
         ax.text(0.5, 0.5, "no measured values", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("throughput per combination: each stage as the pipeline calls it, and the whole pipeline", fontsize=9)
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, "x", path)
 
 
 def _latency(run: BenchRun, plt, path: Path) -> Path:  # noqa: ANN001 - matplotlib.pyplot
@@ -132,7 +128,12 @@ def _latency(run: BenchRun, plt, path: Path) -> Path:  # noqa: ANN001 - matplotl
     ax.set_ylabel("ms")
     ax.set_yscale("log")
     ax.set_title("streaming latency per audio chunk (box: quartiles, whiskers: 5-95 %; x: first frame)", fontsize=9)
-    ax.grid(True, axis="y", which="both", alpha=0.3)
+    return _save(plt, fig, ax, "y", path)
+
+
+def _save(plt, fig, ax, grid_axis: str, path: Path) -> Path:  # noqa: ANN001 - matplotlib objects
+    """Grid lines along ``grid_axis``, a tight layout, the PNG at ``path``; the figure closed."""
+    ax.grid(True, axis=grid_axis, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
