@@ -9,10 +9,10 @@ rasterization inside the timed call); and the whole pipeline through ``run_pipel
 pipeline's bus, which runs each stage on a thread of its own, each stage's call runs on a fresh
 thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls run at
 different speeds on a process's main thread and on another one (each thread that calls torch has
-its own OpenMP pool). On the 2-core development machine the splatting renderer ran about twice as
-fast on the main thread in one session, and 2.5 to 6.5 times slower there in another, with other
-jobs keeping both cores busy (docs/benchmarks.md). A measurement that fails gives its figures the
-failure as their reason and the others go on.
+its own OpenMP pool). On the idle 2-core development machine (2026-12-01) the splatting renderer
+drew 8-frame batches at 256² at 11.1 frames/s on the main thread and 6.4 on a second thread once
+the main thread had used torch. A measurement that fails gives its figures the failure as their
+reason and the others go on.
 
 Each measurement says when it starts and what it measured through ``say`` (the worker prints
 those lines for the runner to pass on), so a long cell shows progress figure by figure.
