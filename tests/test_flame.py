@@ -292,3 +292,18 @@ def test_region(data: HeadModelData) -> None:
     np.testing.assert_array_equal(region(d, "lips"), [1, 2])
     with pytest.raises(KeyError, match="no region 'teeth'; available: face, lips"):
         region(d, "teeth")
+
+
+@pytest.mark.parametrize("width", [None, 20, 300])
+def test_a_vertex_subset_poses_exactly_those_vertices(data: HeadModelData, model: FlameModel, width: int | None) -> None:
+    """FlameModel(vertex_ids=...) regresses the joints from the whole mesh (precomputed bases), so
+    its vertices equal the full model's at those indices, with any shape and expression width."""
+    ids = np.random.default_rng(3).choice(data.num_vertices, 57, replace=False)
+    subset = FlameModel(data, vertex_ids=ids)
+    motion = random_motion(7)
+    motion = Motion(motion.expression[:, :40], motion.global_rot, motion.neck, motion.jaw, motion.eyes,
+                    motion.eyelids, motion.translation)
+    shape = None if width is None else torch.randn(width, generator=torch.Generator().manual_seed(1))
+    full = model(motion, shape).vertices[:, ids]
+    assert subset.num_vertices == 57
+    torch.testing.assert_close(subset(motion, shape).vertices, full, atol=2e-6, rtol=1e-5)

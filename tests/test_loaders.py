@@ -67,9 +67,8 @@ class _Csc:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[1]))]).astype(np.int32)
 
 
-def _np_reconstruct():  # numpy 2 moved it to numpy._core
-    core = getattr(np, "_core", None) or np.core
-    return core.multiarray._reconstruct
+def _np_reconstruct():  # the same function under numpy 1 (numpy.core) and numpy 2 (numpy._core)
+    return np.zeros(0).__reduce__()[0]
 
 
 # Globals written under the names a Python 2 / numpy 1 / old scipy pickler used.

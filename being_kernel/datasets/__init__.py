@@ -8,12 +8,19 @@ See docs/datasets.md. This module is the public surface; its submodules are priv
     vertices = FlameModel(video.head())(video.motion, video.shape).vertices   # [T, V, 3]
     pixels, depth = video.cameras.project(vertices)                          # onto video.load_image(i)
     audio = video.load_audio()                                               # None without a sound track
+
+Writers (``being prepare``, ``make_synthetic``) produce metrical-tracker output with
+``make_frame`` (one checkpoint's dictionary) in ``CHECKPOINT_DIR``, images in ``IMAGE_DIR`` and
+masks in ``MASK_DIR``, and the sidecar ``SIDECAR`` (``SIDECAR_FORMAT``, ``SIDECAR_VERSION``).
 """
 
+from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION
 from .load import load_tracked_video
+from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
 from .registry import DatasetReader, detect_format, get_reader, readers, register_reader
-from .synthetic import make_synthetic
+from .synthetic import make_synthetic, synthetic_motion
 from .video import TrackedVideo, Tracking
 
-__all__ = ["DatasetReader", "TrackedVideo", "Tracking", "detect_format", "get_reader", "load_tracked_video",
-           "make_synthetic", "readers", "register_reader"]
+__all__ = ["CHECKPOINT_DIR", "DatasetReader", "IMAGE_DIR", "MASK_DIR", "SIDECAR", "SIDECAR_FORMAT", "SIDECAR_VERSION",
+           "TrackedVideo", "Tracking", "detect_format", "get_reader", "load_tracked_video", "make_frame",
+           "make_synthetic", "readers", "register_reader", "synthetic_motion"]

@@ -16,9 +16,11 @@ device the module is moved to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..types import Motion
@@ -67,7 +69,10 @@ class FlameModel(torch.nn.Module):
     transposed and flattened (``[K, V*3]``) so a frame batch is one matmul per basis.
     """
 
-    def __init__(self, data: HeadModelData) -> None:
+    def __init__(self, data: HeadModelData, vertex_ids: Sequence[int] | np.ndarray | None = None) -> None:
+        """``vertex_ids``: pose only these vertices ([V'] indices; ``vertices`` is then [T, V', 3]),
+        with the joints still regressed from the whole mesh. Fitters that need a few points of the
+        mesh per iteration (landmarks) use it: the cost scales with V' rather than V."""
         super().__init__()
         data.validate()
         if len(data.parents) != 5:
@@ -95,6 +100,28 @@ class FlameModel(torch.nn.Module):
         self.register_buffer("parents", torch.as_tensor(data.parents, dtype=torch.int64).clone())  # [J]
         self.has_eyelids = data.eyelid_dirs is not None
         self.register_buffer("eyelid_dirs", basis(data.eyelid_dirs) if self.has_eyelids else None)  # [2, V*3]
+        self.register_buffer("joint_bases", None)
+        if vertex_ids is not None:
+            self._restrict(np.asarray(vertex_ids, dtype=np.int64))
+
+    def _restrict(self, ids: np.ndarray) -> None:
+        """Keep the buffers of vertices ``ids``; the rest joints become linear in the coefficients
+        (J = 𝒥T̄ + (𝒥S)β + (𝒥E)ψ + (𝒥L)λ), precomputed on the whole mesh as ``joint_bases``
+        [1 + S + E (+ 2), J*3] (template row first)."""
+        v, j = self.num_vertices, self.j_regressor.shape[0]
+        to_joints = lambda b: torch.einsum("jv,kvc->kjc", self.j_regressor, b.reshape(-1, v, 3)).reshape(-1, j * 3)  # noqa: E731
+        rows = [to_joints(self.v_template[None]), to_joints(self.shapedirs), to_joints(self.exprdirs)]
+        if self.has_eyelids:
+            rows.append(to_joints(self.eyelid_dirs))
+        self.joint_bases = torch.cat(rows)
+        index = torch.as_tensor(ids)
+        cols = (index[:, None] * 3 + torch.arange(3)).reshape(-1)  # the V'*3 flattened columns
+        self.v_template = self.v_template[index].contiguous()
+        for name in ("shapedirs", "exprdirs", "posedirs", "eyelid_dirs"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name)[:, cols].contiguous())
+        self.lbs_weights = self.lbs_weights[index].contiguous()
+        self.num_vertices = len(ids)
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs) -> FlameModel:
@@ -136,7 +163,17 @@ class FlameModel(torch.nn.Module):
             flat = flat + motion.eyelids.to(device, dtype) @ self.eyelid_dirs
         v_shaped = flat.expand(t, -1).reshape(t, v, 3)  # [T, V, 3]
 
-        rest_joints = torch.einsum("jv,tvc->tjc", self.j_regressor, v_shaped)  # [T, J, 3]
+        if self.joint_bases is None:
+            rest_joints = torch.einsum("jv,tvc->tjc", self.j_regressor, v_shaped)  # [T, J, 3]
+        else:  # a vertex subset: the joints from the precomputed bases, same coefficients in the same order
+            n_s = self.shapedirs.shape[0]
+            coeffs = [torch.ones(t, 1, dtype=dtype, device=device),
+                      (beta if shape is not None else torch.zeros(1, 0, dtype=dtype, device=device)).expand(t, -1),
+                      torch.zeros(t, n_s - (beta.shape[-1] if shape is not None else 0), dtype=dtype, device=device),
+                      psi, torch.zeros(t, self.n_expression - psi.shape[-1], dtype=dtype, device=device)]
+            if self.has_eyelids:
+                coeffs.append(motion.eyelids.to(device, dtype))
+            rest_joints = (torch.cat(coeffs, dim=1) @ self.joint_bases).reshape(t, -1, 3)
         eyes = motion.eyes.to(device, dtype)
         rotvecs = torch.stack([motion.global_rot.to(device, dtype), motion.neck.to(device, dtype),
                                motion.jaw.to(device, dtype), eyes[:, :3], eyes[:, 3:]], dim=1)  # [T, 5, 3]

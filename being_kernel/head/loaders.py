@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
@@ -107,9 +108,10 @@ def _reconstructor(cls: type, base: type, state: Any) -> object:
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
-    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core to numpy._core
-    found = {"_reconstruct": core.multiarray._reconstruct, "scalar": core.multiarray.scalar,
-             "_frombuffer": core.numeric._frombuffer}
+    # numpy 2 renamed numpy.core to numpy._core (numpy 1.26 has an empty numpy._core stub)
+    core = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core"
+    multiarray, numeric = (importlib.import_module(f"{core}.{m}") for m in ("multiarray", "numeric"))
+    found = {"_reconstruct": multiarray._reconstruct, "scalar": multiarray.scalar, "_frombuffer": numeric._frombuffer}
     table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
     for prefix in ("numpy.core", "numpy._core"):  # numpy 1 writes the first, numpy 2 the second
         table[(f"{prefix}.multiarray", "_reconstruct")] = found["_reconstruct"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 EPS = 1e-6  # seconds: a frame at t counts as shown from t - EPS (float rounding of timestamps)
 _SEEK_MARGIN_S = 1.0  # seek this far before `start`; B-frames can put a keyframe's pts after its dts

@@ -28,7 +28,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 
 FOREHEAD, CHIN = 10, 152
 #: mediapipe's face-oval contour (FACEMESH_FACE_OVAL), clockwise from the forehead top

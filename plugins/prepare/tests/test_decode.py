@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 from being_prepare import decode
 from being_prepare.decode import extract_audio, probe_video, read_frames
 

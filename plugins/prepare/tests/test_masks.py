@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from being_kernel.errors import InputError
+from being_kernel import InputError
 from being_prepare.masks import (FACE_OVAL, INNER_LIPS, PersonSegmenter, background_plate, head_mask,
                                  mouth_mask)
 

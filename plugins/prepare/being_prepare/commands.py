@@ -1,0 +1,86 @@
+"""``being prepare``: registered through the kernel's ``being_cli_commands`` hook (entry point
+``being.hooks`` -> ``prepare``). Imported whenever ``being`` starts, so it imports nothing heavy."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from being_kernel import Interrupted
+from being_kernel.hooks import hookimpl
+
+
+@hookimpl
+def being_cli_commands(app: typer.Typer) -> None:
+    """Add ``being prepare`` to the CLI."""
+    app.command("prepare")(prepare)
+
+
+def prepare(
+    video: Path = typer.Argument(..., help="The video: mp4, mov, webm or anything FFmpeg reads, any fps; rotation "
+                                 "metadata is honoured; its audio track becomes audio.wav."),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to create (metrical-tracker layout)."),
+    start: Optional[float] = typer.Option(None, "--start", min=0, help="Seconds into the video to start at."),
+    end: Optional[float] = typer.Option(None, "--end", min=0, help="Seconds into the video to stop at."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=1, help="Frame rate of the dataset (frames are picked "
+                                        "by time). Default: the video's."),
+    size: int = typer.Option(512, "--size", min=64, help="Side of the square crop around the head, in pixels."),
+    full_frame: bool = typer.Option(False, "--full-frame", help="Crop with room for neck and shoulders (for torso "
+                                    "methods); alpha/ then holds the whole person."),
+    focal: Optional[float] = typer.Option(None, "--focal", min=1, help="The camera's focal length in pixels of the "
+                                          "video frame. Default: estimated, starting from 0.8 x the long side."),
+    face: Optional[int] = typer.Option(None, "--face", min=0, help="Which face to follow when several are in view: "
+                                       "0 is the largest (the default), 1 the next ..."),
+    head_model: str = typer.Option("auto", "--head-model", help="auto (FLAME 2020 when found, else the demo head), "
+                                   "demo, flame2020, flame2023, or a FLAME .pkl."),
+    embedding: Optional[Path] = typer.Option(None, "--embedding", help="The mediapipe landmark embedding of the head "
+                                             "model (MICA's mediapipe_landmark_embedding.npz); built in for the "
+                                             "demo head, found beside the FLAME file otherwise."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N: "
+                               "where the tracking runs."),
+    photometric: bool = typer.Option(True, "--photometric/--landmarks-only", help="Refine the landmark fit against "
+                                     "the pixels (slower, more accurate)."),
+    epochs: float = typer.Option(6.0, "--photometric-epochs", min=0.5, help="How many times the photometric stage "
+                                 "sees each frame at each resolution."),
+    drop_failed: bool = typer.Option(False, "--drop-failed", help="Leave out frames with no face or a jumping fit "
+                                     "(default: their tracking is interpolated from the neighbours)."),
+    test_frames: Optional[int] = typer.Option(None, "--test-frames", min=0, help="Held-out frames at the end. "
+                                              "Default: 10%."),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write report/overlay.mp4 (the fitted mesh "
+                                 "over the frames)."),
+    overwrite: bool = typer.Option(False, "--overwrite", "--force", help="Replace OUT if it exists and is not empty."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, notes or result line; warnings and "
+                               "errors are still printed."),
+) -> None:
+    """A person's video to a tracked, masked dataset that being fit reads.
+
+    Landmarks (mediapipe's face mesh), a square crop around the head, person / head / mouth masks,
+    a background plate, and a FLAME-format head fitted to every frame (camera, pose, expression,
+    jaw, eyes, eyelids, identity), written as metrical-tracker output with a quality report. See
+    docs/prepare.md.
+
+    Example: being prepare me.mp4 --out data/me && being fit --data data/me --out my-avatar
+    """
+    from .pipeline import PrepareOptions, prepare_video
+
+    opts = PrepareOptions(start=start, end=end, fps=fps, size=size, full_frame=full_frame, focal=focal, face=face,
+                          head_model=head_model, embedding=None if embedding is None else str(embedding),
+                          device=device, photometric=photometric, photometric_epochs=epochs, drop_failed=drop_failed,
+                          test_frames=test_frames, overlay=overlay, overwrite=overwrite, progress=not quiet)
+    note = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+    begin = time.perf_counter()
+    try:
+        summary = prepare_video(video, out, opts, say=lambda s: print(s, file=sys.stderr) if s.startswith("warning")
+                                else note(s))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; nothing was written to {out}") from None
+    seconds = time.perf_counter() - begin
+    bad = len(summary.failed) + len(summary.jumps)
+    note(f"wrote {summary.frames - len(summary.dropped)} frames ({size}x{size}, head model {summary.head_model}) to "
+         f"{summary.out} in {seconds:.1f} s ({seconds / max(1, summary.frames):.2f} s per frame); landmark error "
+         f"median {summary.reprojection_px_median:.2f} px; {bad} frame(s) without a face or with a jump "
+         f"({'dropped' if drop_failed else 'interpolated'}); report in {summary.out / 'report'}")

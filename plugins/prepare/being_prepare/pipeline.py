@@ -1,0 +1,363 @@
+"""``being prepare`` end to end: a video in, a tracked dataset out (see docs/prepare.md).
+
+Passes over the video: (1) decode and detect landmarks on the source frames, (2) decode again,
+crop, segment and write images and masks, then track on the landmarks (and the written images
+for the photometric stage) and write the tracking, the background plate and the report. The
+source frames are never all held in memory. Everything is written into a hidden directory beside
+``out`` that is renamed to ``out`` only when complete: an error, Ctrl-C or SIGTERM leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from being_kernel.datasets import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION
+from being_kernel.datasets import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
+from being_kernel.api import default_device, resolve_device
+from being_kernel import InputError
+from being_kernel.head import HeadModelData
+from being_kernel.media import read_image, write_png
+
+from . import __version__
+from .crop import Crop, choose_crop
+from .decode import VideoInfo, extract_audio, probe_video, read_frames
+from .embedding import LandmarkEmbedding, find_embedding
+from .landmarks import FaceFollower, FaceLandmarker, LandmarkTrack, build_track
+from .tracking import TrackingConfig, TrackingResult
+
+#: the dataset's own folders beside metrical-tracker's checkpoint/, input/ and alpha/
+PERSON_DIR, HEAD_DIR, MOUTH_DIR = "masks/person", "masks/head", "masks/mouth"
+REPORT_DIR = "report"
+#: a face whose landmarks cover less than this fraction of the crop is too small to track well
+MIN_FACE_PX = 48
+
+
+@dataclass
+class PrepareOptions:
+    """What ``being prepare`` does; the CLI's options (``being prepare --help``)."""
+
+    start: float | None = None
+    end: float | None = None
+    fps: float | None = None
+    size: int = 512
+    full_frame: bool = False
+    focal: float | None = None  # source-video pixels
+    face: int | None = None
+    head_model: str = "auto"  # auto, demo, flame2020, flame2023 or a FLAME .pkl
+    embedding: str | None = None
+    device: str = "auto"
+    photometric: bool = True
+    photometric_epochs: float = 6.0
+    drop_failed: bool = False
+    test_frames: int | None = None
+    overlay: bool = True
+    overwrite: bool = False
+    progress: bool = True
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+@dataclass
+class PrepareSummary:
+    """What was written: ``out``, frame counts, the head model, the timings per stage (seconds)."""
+
+    out: Path
+    frames: int
+    failed: list[int]
+    jumps: list[int]
+    dropped: list[int]
+    head_model: str
+    focal_source_px: float
+    reprojection_px_median: float
+    seconds: dict[str, float]
+    notes: list[str]
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory", hint="choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --overwrite to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{out}: cannot create its folder ({e.strerror or e})", hint="choose a writable --out") from None
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out.parent}: not writable", hint="choose a writable --out")
+
+
+def _head_model(ref: str, notes: list[str]) -> tuple[HeadModelData, str, Path | None]:
+    """The head model to track and its dataset reference; ``auto``: FLAME 2020 when found (the
+    user's file), else the demo head, with a note."""
+    from being_kernel.head import find_flame_model, resolve_head_model
+
+    if ref == "auto":
+        try:
+            path = find_flame_model(version="2020")
+        except InputError:
+            notes.append("FLAME 2020 not found ($BEING_FLAME_DIR or ~/.cache/being/flame); tracking the demo head "
+                         "(see docs/prepare.md to use FLAME)")
+            return resolve_head_model("demo"), "demo", None
+        return resolve_head_model(str(path)), "flame2020", path.parent
+    if ref in ("flame2020", "flame2023"):
+        path = find_flame_model(version=ref[-4:])
+        return resolve_head_model(str(path)), ref, path.parent
+    head = resolve_head_model(ref)
+    p = Path(ref).expanduser()
+    return head, ("demo" if ref == "demo" else str(p.resolve())), (p.parent if p.is_file() else None)
+
+
+def _detect(video: Path, opts: PrepareOptions, info: VideoInfo, say: Callable[[str], None]) -> tuple[LandmarkTrack, float]:
+    """Pass 1: the chosen face's landmarks in every frame (source pixels) and the frame rate."""
+    follower = FaceFollower(opts.face)
+    raw: list[np.ndarray | None] = []
+    counts: list[int] = []
+    duration = (opts.end or info.duration_s) - (opts.start or 0.0)
+    fps = opts.fps or info.fps
+    with FaceLandmarker() as landmarker, tqdm(total=max(1, round(duration * fps)), unit="frame", desc="landmarks",
+                                              disable=not opts.progress) as bar:
+        for _, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
+            faces = landmarker(rgb)
+            counts.append(len(faces))
+            raw.append(follower.choose(faces))
+            bar.update()
+    if follower.note:
+        say(f"note: {follower.note}")
+    return build_track(raw, counts, fps), fps
+
+
+def _person_mask(person: np.ndarray, head: np.ndarray, full_frame: bool) -> np.ndarray:
+    """What the dataset's alpha/ holds: the whole person for full frames (torso methods train on
+    it); for head crops the head and neck: the person minus what lies below the head mask's
+    lowest row plus a neck's length, so shoulders and clothes are not part of the avatar."""
+    if full_frame:
+        return person
+    rows = np.flatnonzero(head.max(1) > 0.5)
+    if len(rows) == 0:
+        return person
+    top, bottom = rows[0], rows[-1]
+    neck_end = int(bottom + 0.35 * (bottom - top))
+    out = person.copy()
+    out[neck_end:] = 0
+    return np.maximum(out, head)
+
+
+def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndarray, tmp: Path) -> np.ndarray:
+    """Pass 2: crop, segment, write input/, alpha/ and masks/; returns the background plate."""
+    from .masks import PersonSegmenter, background_plate, head_mask, mouth_mask
+
+    for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, MOUTH_DIR):
+        (tmp / d).mkdir(parents=True, exist_ok=True)
+    crops, persons = [], []
+    n = len(points)
+    keep_every = max(1, n // 60)  # the plate needs up to 60 frames spread over the clip
+    with PersonSegmenter() as segment, tqdm(total=n, unit="frame", desc="crop and masks",
+                                            disable=not opts.progress) as bar:
+        for k, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
+            if k >= n:
+                break
+            image = crop.apply(rgb)
+            person = segment(image)
+            head = head_mask(person, points[k])
+            name = f"{k:05d}.png"
+            write_png(tmp / IMAGE_DIR / name, image)
+            write_png(tmp / MASK_DIR / name, _person_mask(person, head, opts.full_frame))
+            write_png(tmp / PERSON_DIR / name, person)
+            write_png(tmp / HEAD_DIR / name, head)
+            write_png(tmp / MOUTH_DIR / name, mouth_mask(points[k], opts.size, opts.size))
+            if k % keep_every == 0:
+                crops.append(image)
+                persons.append(person)
+            bar.update()
+    plate, _ = background_plate(crops, persons)
+    return plate
+
+
+def _track(head: HeadModelData, emb: LandmarkEmbedding, track: LandmarkTrack, crop: Crop, info: VideoInfo,
+           opts: PrepareOptions, tmp: Path, device: torch.device, seconds: dict[str, float]) -> TrackingResult:
+    from .photometric import PhotometricRefiner
+    from .tracking import Tracker
+
+    cfg = opts.tracking
+    cfg.device = str(device)
+    long_side = max(info.width, info.height)
+    cfg.focal_init = 0.8 * long_side * crop.scale  # a phone or webcam: ~65° across the long side
+    cfg.focal = None if opts.focal is None else opts.focal * crop.scale
+    pts = crop.to_output(track.points)
+    tracker = Tracker(head, emb, cfg, pts, track.found, crop.principal_point(info.width, info.height), opts.size)
+    with tqdm(total=cfg.rigid_steps + cfg.full_steps, unit="step", desc="tracking: landmarks",
+              disable=not opts.progress) as bar:
+        start = time.perf_counter()
+        tracker.fit_landmarks(progress=lambda stage, step, steps: bar.update())
+        seconds["tracking_landmarks"] = time.perf_counter() - start
+    if opts.photometric:
+        def frames(ids: list[int]) -> torch.Tensor:
+            return torch.from_numpy(np.stack([read_image(tmp / IMAGE_DIR / f"{i:05d}.png") for i in ids])).float() / 255
+
+        start = time.perf_counter()
+        refiner = PhotometricRefiner(tracker, frames)
+        with tqdm(unit="step", desc="tracking: photometric", disable=not opts.progress) as bar:
+            def tick(stage: str, step: int, steps: int) -> None:
+                bar.set_description(f"tracking: {stage}")
+                bar.total = steps
+                bar.n = step
+                bar.refresh()
+            refiner.refine(epochs=opts.photometric_epochs, progress=tick)
+        seconds["tracking_photometric"] = time.perf_counter() - start
+    return tracker.result(crop.to_output(track.raw))
+
+
+def _write_tracking(res: TrackingResult, keep: np.ndarray, size: int, tmp: Path) -> None:
+    """checkpoint/NNNNN.frame for the kept frames; a dropped frame keeps no image or mask either."""
+    (tmp / CHECKPOINT_DIR).mkdir(exist_ok=True)
+    for k in np.flatnonzero(keep):
+        payload = make_frame(exp=res.expression[k], shape=res.shape, jaw=res.jaw[k], eyes=res.eyes[k],
+                             eyelids=res.eyelids[k], R=res.R[k], t=res.t[k], K=res.K, width=size, height=size,
+                             frame_id=f"{k:05d}")
+        torch.save(payload, tmp / CHECKPOINT_DIR / f"{k:05d}.frame")
+    for k in np.flatnonzero(~keep):
+        for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, MOUTH_DIR):
+            (tmp / d / f"{k:05d}.png").unlink(missing_ok=True)
+
+
+def _identity_head(head: HeadModelData, res: TrackingResult, tmp: Path) -> str:
+    """The demo head with the fitted identity deformation, saved in the dataset: its reference."""
+    from dataclasses import replace
+
+    from being_kernel.head import save_head_model
+
+    shaped = replace(head, v_template=(head.v_template + res.identity).astype(np.float32),
+                     name=f"{head.name} (fitted identity)")
+    save_head_model(shaped, tmp / "head_model")
+    return "head_model"
+
+
+def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | None = None,
+                  say: Callable[[str], None] = print) -> PrepareSummary:
+    """Prepare ``video`` into the dataset directory ``out`` (see the module doc)."""
+    from .report import detect_jumps, head_euler_deg, interpolate_frames, plot_tracking, write_overlay, write_quality
+
+    opts = opts or PrepareOptions()
+    video, out = Path(video).expanduser(), Path(out).expanduser().resolve()
+    if opts.size < 64 or opts.size % 2:
+        raise InputError(f"--size {opts.size}: must be an even number of pixels, at least 64")
+    info = probe_video(video)
+    _check_out(out, opts.overwrite)
+    notes: list[str] = []
+    head, head_ref, flame_dir = _head_model(opts.head_model, notes)
+    emb = find_embedding(head, head_ref if head_ref == "demo" else "flame", opts.embedding, flame_dir)
+    device = resolve_device(opts.device) or default_device()
+    for note in notes:
+        say(f"note: {note}")
+    seconds: dict[str, float] = {}
+    tmp = out.parent / f".{out.name}.{os.getpid()}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        start = time.perf_counter()
+        track, fps = _detect(video, opts, info, say)
+        seconds["landmarks"] = time.perf_counter() - start
+        n = len(track.found)
+        crop = choose_crop(track.points, track.found, info.width, info.height, opts.size, opts.full_frame)
+        if track.face_size * crop.scale < MIN_FACE_PX * opts.size / 512:
+            say(f"warning: the face is small ({track.face_size:.0f} px high in the video); tracking will be coarse")
+        start = time.perf_counter()
+        plate = _write_frames(video, opts, crop, track.points, tmp)
+        write_png(tmp / "background.png", plate)
+        seconds["crop_masks"] = time.perf_counter() - start
+        has_audio = extract_audio(video, tmp / "audio.wav", start=opts.start, end=opts.end) if info.has_audio else False
+        if not has_audio:
+            say("note: the video has no audio track; the dataset has none (fine for avatars, not for audio models)")
+
+        res = _track(head, emb, track, crop, info, opts, tmp, device, seconds)
+        failed = ~track.found
+        jumps = detect_jumps(res.R, res.reprojection_px)
+        bad = failed | jumps
+        if bad.all():
+            raise InputError("the head could not be tracked in any frame", hint="check the video shows one face clearly")
+        fields = {"R": res.R, "t": res.t, "expression": res.expression, "jaw": res.jaw, "eyes": res.eyes,
+                  "eyelids": res.eyelids}
+        if bad.any() and not opts.drop_failed:
+            for key, value in interpolate_frames(fields, bad).items():
+                setattr(res, key, value)
+        keep = ~bad if opts.drop_failed else np.ones(n, bool)
+
+        start = time.perf_counter()
+        ref = _identity_head(head, res, tmp) if res.identity is not None else head_ref
+        test_frames = opts.test_frames if opts.test_frames is not None else min(max(1, round(0.1 * keep.sum())),
+                                                                                int(keep.sum()) - 1)
+        sidecar = {
+            "format": SIDECAR_FORMAT, "format_version": SIDECAR_VERSION, "head_model": ref, "fps": fps,
+            "test_frames": int(test_frames), "layout": "metrical", "full_frame": bool(opts.full_frame),
+            **({"audio": "audio.wav"} if has_audio else {}),
+            "generator": {
+                "name": "being prepare", "being_prepare_version": __version__, "source": str(video.resolve()),
+                "source_size": [info.width, info.height], "rotation": info.rotation,
+                "start": opts.start, "end": opts.end, "crop": asdict(crop), "tracked_head": head_ref,
+                "focal_source_px": float(res.K[0, 0] / crop.scale), "focal_given": opts.focal is not None,
+                "landmark_embedding": len(emb.mediapipe), "photometric": opts.photometric,
+                "failed_frames": np.flatnonzero(failed).tolist(), "jump_frames": np.flatnonzero(jumps).tolist(),
+                "bad_frames": "dropped" if opts.drop_failed else "interpolated",
+            },
+        }
+        (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
+        seconds["writing"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        report = tmp / REPORT_DIR
+        report.mkdir()
+        write_quality(report / "quality.json", fps=fps, reprojection_px=res.reprojection_px, failed=failed,
+                      jumps=jumps, handled="dropped" if opts.drop_failed else "interpolated",
+                      extra={"focal_source_px": float(res.K[0, 0] / crop.scale), "seconds": seconds})
+        plot_tracking(report / "tracking.png", fps, euler_deg=head_euler_deg(res.R), translation=res.t, jaw=res.jaw,
+                      expression=res.expression, reprojection_px=res.reprojection_px, failed=failed, jumps=jumps)
+        if opts.overlay:
+            _overlay(res, head, track, crop, tmp, fps, has_audio, write_overlay)
+        seconds["report"] = time.perf_counter() - start
+        _write_tracking(res, keep, opts.size, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finite = res.reprojection_px[np.isfinite(res.reprojection_px)]
+    return PrepareSummary(out=out, frames=n, failed=np.flatnonzero(failed).tolist(), jumps=np.flatnonzero(jumps).tolist(),
+                          dropped=np.flatnonzero(~keep).tolist(), head_model=head_ref,
+                          focal_source_px=float(res.K[0, 0] / crop.scale),
+                          reprojection_px_median=float(np.median(finite)) if len(finite) else float("nan"),
+                          seconds=seconds, notes=notes)
+
+
+def _overlay(res: TrackingResult, head: HeadModelData, track: LandmarkTrack, crop: Crop, tmp: Path, fps: float,
+             has_audio: bool, write_overlay) -> None:  # noqa: ANN001 - report.write_overlay
+    from being_kernel.api import Cameras
+    from being_kernel.head import FlameModel
+    from being_kernel.media import read_audio
+
+    n = len(res.R)
+    model = FlameModel(head)
+    with torch.no_grad():
+        verts = model(res.motion(head, fps), torch.from_numpy(res.shape).float() if res.shape.size else None).vertices
+        if res.identity is not None:
+            verts = verts + torch.from_numpy(res.identity).float()[None]
+    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
+    size = crop.size
+    cams = Cameras(f32(res.R), f32(res.t), f32(np.broadcast_to(res.K, (n, 3, 3))), size, size)
+    images = (read_image(tmp / IMAGE_DIR / f"{k:05d}.png") for k in range(n))
+    audio = None
+    if has_audio:
+        a = read_audio(tmp / "audio.wav")
+        audio = (a.samples, a.sample_rate)
+    detected = crop.to_output(track.raw)
+    write_overlay(tmp / REPORT_DIR / "overlay.mp4", images, verts, torch.from_numpy(head.faces), cams, fps,
+                  landmarks=np.nan_to_num(detected, nan=-1.0), fitted=None, audio=audio)
