@@ -148,7 +148,7 @@ def build_track(raw: list[np.ndarray | None], faces: list[int], fps: float) -> L
     size = track.face_size
     filled = fill_gaps(points, found) / size
     slow = smooth_track(filled, fps, min_cutoff=1.0, beta=5.0)
-    fast = smooth_track(filled, fps, min_cutoff=4.0, beta=5.0)
+    fast = smooth_track(filled, fps, min_cutoff=min(10.0, 0.4 * fps), beta=5.0)
     slow[:, FAST] = fast[:, FAST]
     track.points = slow * size
     return track

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from being_kernel.head import FlameModel
-from being_kernel.render import rasterize
-from being_kernel.render import MeshGaussians
+from being_kernel.render import MeshGaussians, rasterize
 
 from .tracking import Tracker
 

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from being_kernel.datasets import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION
-from being_kernel.datasets import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
-from being_kernel.api import default_device, resolve_device
 from being_kernel import InputError
+from being_kernel.api import default_device, resolve_device
+from being_kernel.datasets import (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION,
+                                   make_frame)
 from being_kernel.head import HeadModelData
 from being_kernel.media import read_image, write_png
 
@@ -152,7 +152,8 @@ def _person_mask(person: np.ndarray, head: np.ndarray, full_frame: bool) -> np.n
 
 
 def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndarray, tmp: Path) -> np.ndarray:
-    """Pass 2: crop, segment, write input/, alpha/ and masks/; returns the background plate."""
+    """Pass 2: crop, segment, write input/, alpha/ and masks/; returns the background plate.
+    points [T, 478, 2]: the landmarks in output pixels."""
     from .masks import PersonSegmenter, background_plate, head_mask, mouth_mask
 
     for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, MOUTH_DIR):
@@ -205,13 +206,19 @@ def _track(head: HeadModelData, emb: LandmarkEmbedding, track: LandmarkTrack, cr
 
         start = time.perf_counter()
         refiner = PhotometricRefiner(tracker, frames)
-        with tqdm(unit="step", desc="tracking: photometric", disable=not opts.progress) as bar:
-            def tick(stage: str, step: int, steps: int) -> None:
-                bar.set_description(f"tracking: {stage}")
-                bar.total = steps
-                bar.n = step
-                bar.refresh()
-            refiner.refine(epochs=opts.photometric_epochs, progress=tick)
+        bars: dict[str, tqdm] = {}
+
+        def tick(stage: str, step: int, steps: int) -> None:
+            if stage not in bars:
+                for bar in bars.values():
+                    bar.close()
+                bars[stage] = tqdm(total=steps, unit="step", desc=f"tracking: {stage}", disable=not opts.progress)
+            bars[stage].update()
+        try:
+            refiner.refine(scales=(opts.size // 4, opts.size // 2), epochs=opts.photometric_epochs, progress=tick)
+        finally:
+            for bar in bars.values():
+                bar.close()
         seconds["tracking_photometric"] = time.perf_counter() - start
     return tracker.result(crop.to_output(track.raw))
 
@@ -271,7 +278,7 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
         if track.face_size * crop.scale < MIN_FACE_PX * opts.size / 512:
             say(f"warning: the face is small ({track.face_size:.0f} px high in the video); tracking will be coarse")
         start = time.perf_counter()
-        plate = _write_frames(video, opts, crop, track.points, tmp)
+        plate = _write_frames(video, opts, crop, crop.to_output(track.points), tmp)
         write_png(tmp / "background.png", plate)
         seconds["crop_masks"] = time.perf_counter() - start
         has_audio = extract_audio(video, tmp / "audio.wav", start=opts.start, end=opts.end) if info.has_audio else False

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
-from being_kernel.cameras import Cameras
-from being_kernel.head.geometry import vertex_normals
-from being_kernel.media.video_writer import Mp4Writer
-from being_kernel.render.mesh import render_mesh
+from being_kernel.api import Cameras
+from being_kernel.head import vertex_normals
+from being_kernel.media import Mp4Writer
+from being_kernel.render import render_mesh
 
 R_FRONT = np.diag([1.0, -1.0, -1.0])
 TINT = (0.55, 0.75, 1.0)  # light blue mesh colour, times the headlight shade

@@ -16,14 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from being_kernel.api import Cameras
+from being_kernel.api import Cameras, Motion
 from being_kernel.datasets import synthetic_motion
-from being_kernel.head import build_demo_head
-from being_kernel.head import FlameModel
-from being_kernel.media import demo_speech
-from being_kernel.media import Mp4Writer
+from being_kernel.head import FlameModel, build_demo_head
+from being_kernel.media import Mp4Writer, demo_speech
 from being_kernel.render import render_mesh
-from being_kernel.api import Motion
 
 FPS = 25.0
 DISTANCE_M = 0.5  # camera to head
@@ -128,3 +125,70 @@ def make_test_video(path: str | Path, *, frames: int = 100, size: tuple[int, int
                 writer.write(frame.clamp(0, 1))
         writer.finish(expected_frames=frames)
     return gt
+
+
+def similarity_motion(frames: int, *, roll_deg: float = 20.0, scale: float = 0.12, shift: float = 0.06) -> np.ndarray:
+    """Per-frame similarity transforms [T, 4] (roll degrees counter-clockwise on screen, scale
+    factor, x and y shift as fractions of the frame): a smooth sweep through ± the amplitudes."""
+    k = np.arange(frames) / max(1, frames - 1)
+    return np.stack([roll_deg * np.sin(2 * math.pi * k), 1 + scale * np.sin(math.pi * k + 0.5),
+                     shift * np.sin(2 * math.pi * k + 1.0), shift * 0.5 * np.cos(2 * math.pi * k)], -1)
+
+
+def make_similarity_video(image: np.ndarray, path: str | Path, motion: np.ndarray, centre: tuple[float, float],
+                          size: tuple[int, int] = (480, 480), fps: float = FPS) -> Path:
+    """A video (no audio) of a still photo ``image`` (RGB uint8 [H, W, 3]) moved by the
+    similarity transforms ``motion`` [T, 4] (see ``similarity_motion``) about ``centre`` (x, y
+    pixels of the photo, e.g. the face), which is placed at the middle of the ``size`` frame."""
+    src = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    h, w = image.shape[:2]
+    W, H = size
+    ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
+    with Mp4Writer(path, fps, size) as writer:
+        for roll, scale, dx, dy in motion:
+            # output pixel -> photo pixel: undo the shift, the scale and the (on-screen) rotation
+            a = math.radians(roll)
+            u, v = (xs - W / 2 - dx * W) / scale, (ys - H / 2 - dy * H) / scale
+            px = centre[0] + math.cos(a) * u - math.sin(a) * v
+            py = centre[1] + math.sin(a) * u + math.cos(a) * v
+            grid = torch.stack([px / w * 2 - 1, py / h * 2 - 1], -1)[None].float()
+            frame = torch.nn.functional.grid_sample(src, grid, mode="bilinear", padding_mode="border",
+                                                    align_corners=False)
+            writer.write(frame[0].permute(1, 2, 0).clamp(0, 1))
+        writer.finish(expected_frames=len(motion))
+    return Path(path)
+
+
+def tracking_errors(dataset: str | Path, gt: GroundTruth) -> dict[str, float]:
+    """How far a prepared dataset's tracking is from the truth of its test video (every frame):
+
+    rotation_deg_mean / _max: angle between the tracked and true head rotations (as the camera sees them);
+    mesh_mm_mean: per-vertex distance of the tracked head to the true one, in camera coordinates;
+    face_mm_mean: the same in the head's own frame (pose removed): expression, jaw, eyes, eyelids and identity;
+    jaw_rad_mean: error of the jaw opening; eyelids_mean: of the eyelid weights."""
+    from being_kernel.datasets import load_tracked_video
+    from being_kernel.head import FlameModel
+
+    video = load_tracked_video(dataset)
+    head = video.head()
+    model = FlameModel(head)
+    with torch.no_grad():
+        v = model(video.motion, video.shape).vertices.double()  # [T, V, 3]; the head pose is in the camera
+        truth = gt.motion
+        v_true_face = FlameModel(build_demo_head())(Motion(truth.expression, torch.zeros_like(truth.jaw),
+                                                           torch.zeros_like(truth.jaw), truth.jaw, truth.eyes,
+                                                           truth.eyelids, torch.zeros_like(truth.jaw),
+                                                           space=truth.space)).vertices.double()
+    R, t = video.cameras.R.double(), video.cameras.t.double()
+    cam = v @ R.transpose(1, 2) + t[:, None]
+    true_cam = gt.camera_vertices().double()
+    R_true = torch.from_numpy(gt.head_rotations())
+    cos = ((R @ R_true.transpose(1, 2)).diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
+    angle = torch.rad2deg(torch.arccos(cos.clamp(-1, 1)))
+    return {
+        "rotation_deg_mean": float(angle.mean()), "rotation_deg_max": float(angle.max()),
+        "mesh_mm_mean": float((cam - true_cam).norm(dim=-1).mean() * 1000),
+        "face_mm_mean": float((v - v_true_face).norm(dim=-1).mean() * 1000),
+        "jaw_rad_mean": float((video.motion.jaw[:, 0] - truth.jaw[:, 0]).abs().mean()),
+        "eyelids_mean": float((video.motion.eyelids - truth.eyelids).abs().mean()),
+    }

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from being_kernel.head import HeadModelData
-from being_kernel.head import FlameModel, axis_angle_to_matrix
 from being_kernel.api import Motion
+from being_kernel.head import FlameModel, HeadModelData, axis_angle_to_matrix
 
 from .embedding import LandmarkEmbedding
 from .landmarks import FAST
@@ -51,16 +50,16 @@ class TrackingConfig:
     focal: float | None = None  # output pixels; None: estimated (starting from ``focal_init``)
     focal_init: float = 1000.0
     focal_prior: float = 2.0  # weight of (log f - log f_init)²
-    expression_prior: float = 0.02
+    expression_prior: float = 3.0
     jaw_prior: float = 2.0
     eyes_prior: float = 0.5
     shape_prior: float = 0.02
     identity_prior: float = 2e4  # per m² of mean landmark displacement
     smooth_rotation: float = 500.0  # per rad² of second difference
     smooth_translation: float = 20.0  # per (0.01 m)² of second difference
-    smooth_expression: float = 5.0
-    smooth_jaw: float = 200.0
-    smooth_fast: float = 2.0  # eyelids and gaze
+    smooth_expression: float = 1.0
+    smooth_jaw: float = 2.0
+    smooth_fast: float = 0.2  # eyelids and gaze
     charbonnier_px: float = 1.0
     photometric_weight: float = 40.0  # per unit of mean L1 colour difference (RGB summed) over the face
     device: str = "cpu"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from being_kernel.cameras import Cameras
+from being_kernel.api import Cameras
 from being_prepare.report import (detect_jumps, head_euler_deg, interpolate_frames, plot_tracking, write_overlay,
                                   write_quality)
 
