@@ -83,7 +83,7 @@ class PhotometricRefiner:
         K[:, 0, 0], K[:, 1, 1] = f, f
         K[:, :2, 2] = tr.pp * s
         K[:, 2, 2] = 1
-        cams = Cameras(tr.cameras_R(ids), tr.p["trans"][ids], K, size, size)
+        cams = Cameras(tr.cameras_R(ids), tr.translation(ids), K, size, size)
         out = rasterize(means, quats, scales, self.gaussians.opacity, self.color, cams)
         return out.rgb + (1 - out.alpha) * background, out.alpha
 

@@ -36,6 +36,8 @@ from .embedding import LandmarkEmbedding
 from .landmarks import FAST
 
 R_FRONT = np.diag([1.0, -1.0, -1.0])
+#: focal lengths tried by the focal search, log-spaced over a factor 4
+FOCAL_GRID = 9
 #: RBF width of the demo head's identity deformation (metres)
 IDENTITY_SIGMA_M = 0.025
 
@@ -49,7 +51,8 @@ class TrackingConfig:
     full_steps: int = 500
     focal: float | None = None  # output pixels; None: estimated (starting from ``focal_init``)
     focal_init: float = 1000.0
-    focal_prior: float = 2.0  # weight of (log f - log f_init)²
+    focal_search: bool = False  # search the focal length before fitting (see Tracker.search_focal)
+    focal_prior: float = 2.0  # weight of (log f - log f_found)²
     expression_prior: float = 3.0
     jaw_prior: float = 2.0
     eyes_prior: float = 0.5
@@ -156,12 +159,14 @@ class Tracker:
             v = self.model(motion).vertices
         return self.emb.points(v, self.head.faces, self.vertex_ids)[0]  # [L, 3]
 
-    def _init_params(self) -> None:
+    def _init_params(self, focal: float | None = None) -> None:
         """Neutral face turned to the camera; translation: the landmark centroid on its ray, at
-        the depth that gives the landmarks their size in the image."""
+        the depth that gives the landmarks their size in the image (for focal length ``focal``,
+        default the given or initial one)."""
         cfg, dev, T = self.cfg, self.device, self.T
         self.rest = rest = self._rest_landmarks()  # [L, 3]
-        f0 = cfg.focal if cfg.focal is not None else cfg.focal_init
+        f0 = self.focal0 = focal or (cfg.focal if cfg.focal is not None else cfg.focal_init)
+        self.focal_centre = f0
         size_model = ((rest - rest.mean(0))[:, :2] ** 2).sum(-1).mean().sqrt()
         size_img = ((self.obs - self.obs.mean(1, keepdim=True)) ** 2).sum(-1).mean(-1).sqrt()  # [T]
         z0 = f0 * size_model / size_img
@@ -190,6 +195,13 @@ class Tracker:
     def focal(self) -> torch.Tensor:
         return self.p["log_f"].exp()
 
+    def translation(self, frames: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """Camera translations [T', 3]. The depth is stored at the initial focal length and scaled
+        with the focal length, so a change of focal length keeps the head's size in the image and
+        shows only as a change of perspective: the two are not fought over by the optimiser."""
+        t = self.p["trans"][frames]
+        return torch.cat([t[:, :2], t[:, 2:] * (self.focal() / self.focal0)], dim=1)
+
     def motion(self, frames: slice | torch.Tensor = slice(None)) -> Motion:
         p = self.p
         z = torch.zeros_like(p["jaw"][frames])
@@ -202,7 +214,7 @@ class Tracker:
 
     def project(self, points: torch.Tensor, frames: slice | torch.Tensor = slice(None)) -> torch.Tensor:
         """Model-space points [T', N, 3] -> pixels [T', N, 2]."""
-        cam = points @ self.cameras_R(frames).transpose(1, 2) + self.p["trans"][frames][:, None]
+        cam = points @ self.cameras_R(frames).transpose(1, 2) + self.translation(frames)[:, None]
         return cam[..., :2] / cam[..., 2:].clamp_min(1e-4) * self.focal() + self.pp
 
     def landmarks3d(self) -> torch.Tensor:
@@ -228,7 +240,7 @@ class Tracker:
         cfg, p = self.cfg, self.p
         loss = cfg.smooth_rotation * self._smooth(p["rot"]) + cfg.smooth_translation * self._smooth(p["trans"] / 0.01)
         if cfg.focal is None:
-            loss = loss + cfg.focal_prior * (p["log_f"] - float(np.log(cfg.focal_init))) ** 2
+            loss = loss + cfg.focal_prior * (p["log_f"] - float(np.log(self.focal_centre))) ** 2
         return loss
 
     def face_prior(self) -> torch.Tensor:
@@ -252,18 +264,42 @@ class Tracker:
 
     # ---------------------------------------------------------------- stages
 
-    def fit_landmarks(self, progress=None) -> None:  # noqa: ANN001 - progress(stage, step, steps) or None
-        """Stage 1 (rigid, neutral face), then stage 2 (everything), on the landmarks."""
-        cfg, T = self.cfg, self.T
+    def _rigid(self, steps: int, progress=None) -> float:  # noqa: ANN001
         opt = self._optimizer(["rot", "trans", "log_f"])
-        rest = self.rest.expand(T, -1, -1)
-        for step in range(cfg.rigid_steps):
+        rest = self.rest.expand(self.T, -1, -1)
+        for step in range(steps):
             opt.zero_grad()
-            loss = self.landmark_loss(self.project(rest)) + self.rigid_prior()
-            loss.backward()
+            fit = self.landmark_loss(self.project(rest))
+            (fit + self.rigid_prior()).backward()
             opt.step()
             if progress:
-                progress("rigid", step + 1, cfg.rigid_steps)
+                progress("rigid", step + 1, steps)
+        return float(fit.detach())
+
+    def search_focal(self) -> float:
+        """The focal length whose rigid fit explains the landmarks best, from a log-spaced grid
+        over a factor 4 around the initial one, refined by a parabola through the best three. The
+        landmark loss is nearly flat in the focal length (a change of focal is almost a change of
+        depth), so gradient steps from one start crawl; a search does not."""
+        grid = self.cfg.focal_init * 2.0 ** np.linspace(-1, 1, FOCAL_GRID)
+        losses = []
+        for f in grid:
+            self._init_params(float(f))
+            losses.append(self._rigid(self.cfg.rigid_steps))
+        i = int(np.clip(np.argmin(losses), 1, len(grid) - 2))
+        x, y = np.log(grid[i - 1:i + 2]), np.array(losses[i - 1:i + 2])
+        a, b, _ = np.polyfit(x, y, 2)
+        best = float(np.exp(np.clip(-b / (2 * a), x[0], x[2]))) if a > 0 else float(grid[int(np.argmin(losses))])
+        self._init_params(best)
+        return best
+
+    def fit_landmarks(self, progress=None) -> None:  # noqa: ANN001 - progress(stage, step, steps) or None
+        """The focal search (unless the focal length is given), stage 1 (rigid, neutral face),
+        then stage 2 (everything), on the landmarks."""
+        cfg = self.cfg
+        if cfg.focal is None and cfg.focal_search:
+            self.search_focal()
+        self._rigid(cfg.rigid_steps, progress)
         opt = self._optimizer(list(self.p))
         for step in range(cfg.full_steps):
             opt.zero_grad()
@@ -288,7 +324,7 @@ class Tracker:
                 if self.demo_identity else None
             n = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
             p = self.p
-            return TrackingResult(R=n(self.cameras_R()), t=n(p["trans"]), K=K, expression=n(p["expr"]),
+            return TrackingResult(R=n(self.cameras_R()), t=n(self.translation()), K=K, expression=n(p["expr"]),
                                   jaw=n(p["jaw"]), eyes=n(p["eyes"]), eyelids=n(p["lids"]),
                                   shape=np.zeros(0) if self.demo_identity else n(p["ident"]), identity=identity,
                                   reprojection_px=np.where(self.found, n(err), np.nan), projected=n(proj))
