@@ -20,7 +20,7 @@ OUT = Path(__file__).resolve().parents[1] / "plugins" / "prepare" / "being_prepa
 
 def main() -> None:
     head = build_demo_head()
-    with FaceLandmarker(max_faces=1, static=True) as landmarker:
+    with FaceLandmarker(max_faces=1) as landmarker:
         emb, spread = build_embedding(head, lambda rgb: (landmarker(rgb) or [None])[0])
     save_embedding(emb, OUT)
     print(f"{OUT}: {len(emb.mediapipe)} of 478 landmarks kept; spread across views median "

@@ -2,8 +2,8 @@
 followed through the clip, smoothed over time.
 
 mediapipe 0.10.21 is the last release whose wheel bundles the face-detection and face-mesh models
-(later ones download ``.task`` files), so nothing is fetched at run time. The mesh runs in video
-mode (each frame seeds the next frame's search), with up to ``max_faces`` faces: the face chosen
+(later ones download ``.task`` files), so nothing is fetched at run time. Faces are found with the
+full-range face detector and the mesh runs on a crop around each (``FaceLandmarker``); the face chosen
 in the first frame that has one (the largest, or ``--face N``: the N-th largest) is followed by
 nearest centre, so a second person walking in does not steal the track.
 """
@@ -68,24 +68,53 @@ class LandmarkTrack:
 
 
 class FaceLandmarker:
-    """mediapipe FaceMesh in video mode; ``landmarker(rgb)`` -> list of [478, 2] pixel arrays."""
+    """Faces in an image: ``landmarker(rgb)`` -> list of [478, 2] pixel arrays, one per face.
 
-    def __init__(self, max_faces: int = 4, static: bool = False) -> None:
+    mediapipe's face mesh finds faces with its short-range detector on a 128-pixel copy of the
+    whole frame, which misses faces smaller than about a fifth of the frame and, in wide frames,
+    often every face. So faces are found first with the full-range detector (up to 5 m, the
+    ``model_selection=1`` model), and the mesh runs on a square crop around each one (twice the
+    detected box), where the face is large."""
+
+    def __init__(self, max_faces: int = 4, min_confidence: float = 0.5) -> None:
         solutions = mediapipe_solutions()
-        self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
-                                                  refine_landmarks=True, min_detection_confidence=0.5,
-                                                  min_tracking_confidence=0.5)
+        self.max_faces = max_faces
+        self._detector = solutions.face_detection.FaceDetection(model_selection=1,
+                                                                min_detection_confidence=min_confidence)
+        self._mesh = solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                                  min_detection_confidence=min_confidence)
+
+    def _boxes(self, rgb: np.ndarray) -> list[tuple[float, float, float]]:
+        """Detected faces as (centre x, centre y, side) squares in pixels, largest first."""
+        h, w = rgb.shape[:2]
+        result = self._detector.process(rgb)
+        boxes = []
+        for d in result.detections or []:
+            b = d.location_data.relative_bounding_box
+            side = 2.0 * max(b.width * w, b.height * h)
+            boxes.append(((b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h, side))
+        return sorted(boxes, key=lambda b: -b[2])[: self.max_faces]
 
     def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
         """All faces in an RGB uint8 [H, W, 3] image, each [478, 2] float64 pixels."""
+        rgb = np.ascontiguousarray(rgb)
         h, w = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
         faces = []
-        for face in result.multi_face_landmarks or []:
-            faces.append(np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float64))
+        for cx, cy, side in self._boxes(rgb):
+            x0, y0, n = int(round(cx - side / 2)), int(round(cy - side / 2)), max(16, int(round(side)))
+            window = np.zeros((n, n, 3), np.uint8)  # the crop, black where it leaves the frame
+            sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + n), min(h, y0 + n)
+            if sx1 <= sx0 or sy1 <= sy0:
+                continue
+            window[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+            result = self._mesh.process(window)
+            if result.multi_face_landmarks:
+                pts = np.array([(p.x * n + x0, p.y * n + y0) for p in result.multi_face_landmarks[0].landmark])
+                faces.append(pts)
         return faces
 
     def close(self) -> None:
+        self._detector.close()
         self._mesh.close()
 
     def __enter__(self) -> FaceLandmarker:
