@@ -44,8 +44,9 @@ def prepare(
                                "where the tracking runs."),
     photometric: bool = typer.Option(True, "--photometric/--landmarks-only", help="Refine the landmark fit against "
                                      "the pixels (slower, more accurate)."),
-    epochs: float = typer.Option(6.0, "--photometric-epochs", min=0.5, help="How many times the photometric stage "
-                                 "sees each frame at each resolution."),
+    epochs: Optional[float] = typer.Option(None, "--photometric-epochs", min=0.5, help="How many times the "
+                                           "photometric stage sees each frame at each resolution. Default: 6 on a "
+                                           "GPU, 3 on the CPU."),
     drop_failed: bool = typer.Option(False, "--drop-failed", help="Leave out frames with no face or a jumping fit "
                                      "(default: their tracking is interpolated from the neighbours)."),
     test_frames: Optional[int] = typer.Option(None, "--test-frames", min=0, help="Held-out frames at the end. "

@@ -157,3 +157,40 @@ def test_the_landmark_fit_recovers_a_known_pose_from_exact_landmarks() -> None:
     assert angle.max() < 1.0, angle
     assert abs(res.K[0, 0] / f - 1) < 0.05, res.K[0, 0]
     assert np.nanmedian(res.reprojection_px) < 0.5
+
+
+def test_a_head_model_with_a_shape_space_fits_its_shape() -> None:
+    """The FLAME path: a FLAME-layout model with an identity space (the demo head given 10 smooth
+    shape directions) fits a shape shared by the clip instead of a template deformation, and
+    recovers the pose and most of the shape from exact landmarks of a known shaped head."""
+    from dataclasses import replace
+
+    demo = build_demo_head()
+    rng = np.random.default_rng(4)
+    v = demo.v_template.astype(np.float64)
+    centres = v[rng.choice(len(v), 10, replace=False)]
+    bumps = np.exp(-((v[:, None] - centres[None]) ** 2).sum(-1) / (2 * 0.03**2))  # [V, 10]
+    dirs = rng.normal(0, 1, (10, 3))
+    shapedirs = (0.004 * bumps[:, None, :] * dirs.T[None]).astype(np.float32)  # [V, 3, 10]: 4 mm per unit
+    head = replace(demo, shapedirs=shapedirs, motion_space="test-shaped")
+    emb = demo_embedding(demo)
+    beta = torch.from_numpy(rng.normal(0, 1, 10))
+    shaped = torch.from_numpy(v) + torch.einsum("vcs,s->vc", torch.from_numpy(shapedirs).double(), beta)
+    T, size, f = 8, 512, 900.0
+    rot = torch.from_numpy(np.stack([np.zeros(T), np.radians(np.linspace(-20, 20, T)), np.zeros(T)], -1))
+    R = torch.from_numpy(R_FRONT) @ axis_angle_to_matrix(rot)
+    t = torch.tensor([0.0, 0.01, 0.5], dtype=torch.float64)
+    cam = emb.points(shaped[None], head.faces)[0][None] @ R.transpose(1, 2) + t
+    pp = np.array([size / 2, size / 2])
+    landmarks = np.zeros((T, 478, 2))
+    landmarks[:, emb.mediapipe] = (cam[..., :2] / cam[..., 2:] * f).numpy() + pp
+    tracker = Tracker(head, emb, TrackingConfig(focal=f, shape_prior=0.001), landmarks, np.ones(T, bool), pp, size)
+    tracker.fit_landmarks()
+    res = tracker.result()
+    assert res.identity is None and res.shape.shape == (10,)
+    angle = np.degrees(np.arccos(np.clip((np.einsum("tij,tij->t", res.R, R.numpy()) - 1) / 2, -1, 1)))
+    assert angle.max() < 1.0, angle
+    fitted = torch.from_numpy(v) + torch.einsum("vcs,s->vc", torch.from_numpy(shapedirs).double(),
+                                                torch.from_numpy(res.shape))
+    err, before = (fitted - shaped).norm(dim=-1).mean(), (torch.from_numpy(v) - shaped).norm(dim=-1).mean()
+    assert err < 0.5 * before, (float(err), float(before))
