@@ -10,7 +10,7 @@ import torch
 from being_kernel import InputError
 from being_kernel.head import axis_angle_to_matrix, build_demo_head
 from being_prepare.crop import Crop, choose_crop
-from being_prepare.embedding import LandmarkEmbedding, demo_embedding, load_embedding, save_embedding
+from being_prepare.embedding import demo_embedding, load_embedding, save_embedding
 from being_prepare.landmarks import CHIN, FOREHEAD, FaceFollower, build_track
 from being_prepare.smoothing import fill_gaps, one_euro, smooth_track
 from being_prepare.tracking import R_FRONT, Tracker, TrackingConfig
