@@ -11,10 +11,11 @@ See docs/datasets.md. This module is the public surface; its submodules are priv
 
 Writers (``being prepare``, ``make_synthetic``) produce metrical-tracker output with
 ``make_frame`` (one checkpoint's dictionary) in ``CHECKPOINT_DIR``, images in ``IMAGE_DIR`` and
-masks in ``MASK_DIR``, and the sidecar ``SIDECAR`` (``SIDECAR_FORMAT``, ``SIDECAR_VERSION``).
+masks in ``MASK_DIR``, and the sidecar ``SIDECAR`` (``SIDECAR_FORMAT``, ``SIDECAR_VERSION``), all
+inside ``with writing_dataset(out, overwrite) as tmp:`` (complete or nothing under ``out``).
 """
 
-from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION
+from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, check_dataset_out, writing_dataset
 from .load import load_tracked_video
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
 from .registry import DatasetReader, detect_format, get_reader, readers, register_reader
@@ -22,5 +23,5 @@ from .synthetic import make_synthetic, synthetic_motion
 from .video import TrackedVideo, Tracking
 
 __all__ = ["CHECKPOINT_DIR", "DatasetReader", "IMAGE_DIR", "MASK_DIR", "SIDECAR", "SIDECAR_FORMAT", "SIDECAR_VERSION",
-           "TrackedVideo", "Tracking", "detect_format", "get_reader", "load_tracked_video", "make_frame",
-           "make_synthetic", "readers", "register_reader", "synthetic_motion"]
+           "TrackedVideo", "Tracking", "check_dataset_out", "detect_format", "get_reader", "load_tracked_video", "make_frame",
+           "make_synthetic", "readers", "register_reader", "synthetic_motion", "writing_dataset"]

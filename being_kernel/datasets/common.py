@@ -1,10 +1,15 @@
 """What the dataset readers share: reading the small files of a dataset (JSON objects, text
 files of numbers, images), stacking per-frame cameras, and bringing stored coefficient widths to
-a head model's. Readers import this module and never each other."""
+a head model's; and writing a dataset folder atomically (``writing_dataset``). Readers import
+this module and never each other."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +84,37 @@ def first_image_size(path: Path) -> tuple[int, int]:
 def has_alpha(path: Path) -> bool:
     """Whether the image at ``path`` has an alpha channel."""
     return read_image(path).shape[2] == 4
+
+
+def check_dataset_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, or a non-empty folder without ``overwrite``; create its parent."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory", hint="choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --overwrite to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{out}: cannot create its folder ({e.strerror or e})", hint="choose a writable --out") from None
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"{out.parent}: not writable", hint="choose a writable --out")
+
+
+@contextmanager
+def writing_dataset(out: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Write a dataset atomically: yields a hidden sibling folder of ``out`` to fill, which
+    replaces ``out`` when the block ends normally and is removed on any exception, Ctrl-C
+    included, so ``out`` is either the complete dataset or untouched."""
+    check_dataset_out(out, overwrite)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from ..media.images import write_png
 from ..cameras import Cameras
 from ..render.mesh import render_mesh
 from ..types import Motion
-from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, pad_or_cut_width, stack_cameras
+from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, pad_or_cut_width, stack_cameras, writing_dataset
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, frame_camera, frame_params, make_frame
 from .rotation6d import matrix_to_axis_angle
 
@@ -237,14 +235,6 @@ def _as_loaded(payloads: list[dict], names: list[Path], head: HeadModelData) -> 
     return motion, cameras
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory", hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-
 def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_frames: int = 60, seed: int = 0,
                    device: str = "cpu", supersample: int = 3, overwrite: bool = False,
                    progress: bool = True) -> Path:
@@ -260,7 +250,6 @@ def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_
     if size < 16 or frames < 2 or not 1 <= test_frames < frames or supersample < 1:
         raise InputError(f"synthetic dataset: need size >= 16, frames >= 2, 1 <= test_frames < frames and "
                          f"supersample >= 1 (got {size}, {frames}, {test_frames}, {supersample})")
-    _prepare_out(out, overwrite)
     dev = resolve_device(device) or default_device()
     head = build_demo_head()
     motion = synthetic_motion(frames, test_frames, seed, list(head.expression_names))
@@ -269,9 +258,7 @@ def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_
     faces = torch.from_numpy(head.faces).to(dev)
     shading = {k: torch.from_numpy(getattr(head, k)).to(dev) for k in ("uv_coords", "uv_faces", "texture")}
 
-    tmp = out.parent / f".{out.name}.{os.getpid()}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with writing_dataset(out, overwrite) as tmp:
         for sub in (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR):
             (tmp / sub).mkdir(parents=True)
         with tqdm(total=frames, unit="frame", desc="make-dataset synthetic", disable=not progress) as bar:
@@ -299,10 +286,4 @@ def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_
                           "active_threshold": ACTIVE, "expression_groups": [list(g) for g in EXPRESSION_GROUPS]},
         }
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

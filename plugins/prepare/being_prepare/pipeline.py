@@ -10,8 +10,6 @@ source frames are never all held in memory. Everything is written into a hidden 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +22,7 @@ from tqdm import tqdm
 from being_kernel import InputError
 from being_kernel.api import default_device, resolve_device
 from being_kernel.datasets import (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION,
-                                   make_frame)
+                                   check_dataset_out, make_frame, writing_dataset)
 from being_kernel.head import HeadModelData
 from being_kernel.media import read_image, write_png
 
@@ -80,19 +78,6 @@ class PrepareSummary:
     reprojection_px_median: float
     seconds: dict[str, float]
     notes: list[str]
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory", hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty", hint="choose another --out, or pass --overwrite to replace it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{out}: cannot create its folder ({e.strerror or e})", hint="choose a writable --out") from None
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out.parent}: not writable", hint="choose a writable --out")
 
 
 def _head_model(ref: str, notes: list[str]) -> tuple[HeadModelData, str, Path | None]:
@@ -259,7 +244,7 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
     if opts.size < 64 or opts.size % 2:
         raise InputError(f"--size {opts.size}: must be an even number of pixels, at least 64")
     info = probe_video(video)
-    _check_out(out, opts.overwrite)
+    check_dataset_out(out, opts.overwrite)
     notes: list[str] = []
     head, head_ref, flame_dir = _head_model(opts.head_model, notes)
     emb = find_embedding(head, head_ref if head_ref == "demo" else "flame", opts.embedding, flame_dir)
@@ -267,10 +252,7 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
     for note in notes:
         say(f"note: {note}")
     seconds: dict[str, float] = {}
-    tmp = out.parent / f".{out.name}.{os.getpid()}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
+    with writing_dataset(out, opts.overwrite) as tmp:
         start = time.perf_counter()
         track, fps = _detect(video, opts, info, say)
         seconds["landmarks"] = time.perf_counter() - start
@@ -332,12 +314,6 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
             _overlay(res, head, track, crop, tmp, fps, has_audio, write_overlay)
         seconds["report"] = time.perf_counter() - start
         _write_tracking(res, keep, opts.size, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finite = res.reprojection_px[np.isfinite(res.reprojection_px)]
     return PrepareSummary(out=out, frames=n, failed=np.flatnonzero(failed).tolist(), jumps=np.flatnonzero(jumps).tolist(),
                           dropped=np.flatnonzero(~keep).tolist(), head_model=head_ref,
