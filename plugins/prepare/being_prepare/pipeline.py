@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -146,8 +147,11 @@ def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndar
     crops, persons = [], []
     n = len(points)
     keep_every = max(1, n // 60)  # the plate needs up to 60 frames spread over the clip
-    with PersonSegmenter() as segment, tqdm(total=n, unit="frame", desc="crop and masks",
-                                            disable=not opts.progress) as bar:
+    # PNG encoding (five images a frame) runs in FFmpeg outside the GIL: threads overlap it with
+    # the segmentation of the next frame
+    with PersonSegmenter() as segment, ThreadPoolExecutor(4) as pool, \
+            tqdm(total=n, unit="frame", desc="crop and masks", disable=not opts.progress) as bar:
+        pending: list[Future] = []
         for k, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
             if k >= n:
                 break
@@ -155,15 +159,20 @@ def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndar
             person = segment(image)
             head = head_mask(person, points[k])
             name = f"{k:05d}.png"
-            write_png(tmp / IMAGE_DIR / name, image)
-            write_png(tmp / MASK_DIR / name, _person_mask(person, head, opts.full_frame))
-            write_png(tmp / PERSON_DIR / name, person)
-            write_png(tmp / HEAD_DIR / name, head)
-            write_png(tmp / MOUTH_DIR / name, mouth_mask(points[k], opts.size, opts.size))
+            for folder, pixels in ((IMAGE_DIR, image), (MASK_DIR, _person_mask(person, head, opts.full_frame)),
+                                   (PERSON_DIR, person), (HEAD_DIR, head),
+                                   (MOUTH_DIR, mouth_mask(points[k], opts.size, opts.size))):
+                pending.append(pool.submit(write_png, tmp / folder / name, pixels))
+            if len(pending) > 40:  # bounded: a few frames in flight
+                for done in pending[:20]:
+                    done.result()
+                del pending[:20]
             if k % keep_every == 0:
                 crops.append(image)
                 persons.append(person)
             bar.update()
+        for done in pending:
+            done.result()
     plate, _ = background_plate(crops, persons)
     return plate
 
@@ -311,7 +320,7 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
         plot_tracking(report / "tracking.png", fps, euler_deg=head_euler_deg(res.R), translation=res.t, jaw=res.jaw,
                       expression=res.expression, reprojection_px=res.reprojection_px, failed=failed, jumps=jumps)
         if opts.overlay:
-            _overlay(res, head, track, crop, tmp, fps, has_audio, write_overlay)
+            _overlay(res, head, track, crop, tmp, fps, has_audio, write_overlay, device)
         seconds["report"] = time.perf_counter() - start
         _write_tracking(res, keep, opts.size, tmp)
     finite = res.reprojection_px[np.isfinite(res.reprojection_px)]
@@ -323,7 +332,9 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
 
 
 def _overlay(res: TrackingResult, head: HeadModelData, track: LandmarkTrack, crop: Crop, tmp: Path, fps: float,
-             has_audio: bool, write_overlay) -> None:  # noqa: ANN001 - report.write_overlay
+             has_audio: bool, write_overlay, device: torch.device) -> None:  # noqa: ANN001 - report.write_overlay
+    """report/overlay.mp4, the mesh drawn where the tracking ran (the reference renderer works
+    in float64, on the GPU too)."""
     from being_kernel.api import Cameras
     from being_kernel.head import FlameModel
     from being_kernel.media import read_audio
@@ -343,5 +354,6 @@ def _overlay(res: TrackingResult, head: HeadModelData, track: LandmarkTrack, cro
         a = read_audio(tmp / "audio.wav")
         audio = (a.samples, a.sample_rate)
     detected = crop.to_output(track.raw)
-    write_overlay(tmp / REPORT_DIR / "overlay.mp4", images, verts, torch.from_numpy(head.faces), cams, fps,
+    write_overlay(tmp / REPORT_DIR / "overlay.mp4", images, verts.double().to(device),
+                  torch.from_numpy(head.faces).to(device), cams, fps,
                   landmarks=np.nan_to_num(detected, nan=-1.0), fitted=None, audio=audio)

@@ -185,3 +185,16 @@ def test_the_cli_reports_errors_in_one_line(tmp_path) -> None:
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no face" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.gpu
+def test_the_gpu_path_tracks_within_the_same_errors(demo_video, tmp_path) -> None:
+    """Tracking on CUDA (gsplat draws the photometric stage, batches of 32 frames, 6 epochs)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    path, gt = demo_video
+    opts = PrepareOptions(size=256, device="cuda", progress=False, focal=float(gt.camera.K[0, 0, 0]))
+    prepare_video(path, tmp_path / "data", opts, say=lambda s: None)
+    e = tracking_errors(tmp_path / "data", gt)
+    assert e["rotation_deg_mean"] < 7.0 and e["face_mm_mean"] < 5.0 and e["jaw_rad_mean"] < 0.05, e
