@@ -87,6 +87,17 @@ class PhotometricRefiner:
         out = rasterize(means, quats, scales, self.gaussians.opacity, self.color, cams)
         return out.rgb + (1 - out.alpha) * background, out.alpha
 
+    def _frames_at(self, size: int, chunk: int = 32) -> torch.Tensor:
+        """Every frame area-resampled to ``size`` x ``size``, uint8 [T, size, size, 3] on the device."""
+        out = []
+        for a in range(0, self.tr.T, chunk):
+            imgs = self.frames(list(range(a, min(a + chunk, self.tr.T)))).to(self.tr.device)
+            if imgs.shape[1] != size:
+                imgs = torch.nn.functional.interpolate(imgs.permute(0, 3, 1, 2), size=(size, size),
+                                                       mode="area").permute(0, 2, 3, 1)
+            out.append((imgs * 255).round().clamp(0, 255).to(torch.uint8))
+        return torch.cat(out)
+
     def _init_colors(self, size: int) -> None:
         """Each Gaussian's colour: the median of the frames' pixels where it lands, over up to
         16 frames spread through the clip, from frames where its triangle faces the camera."""
@@ -112,18 +123,17 @@ class PhotometricRefiner:
         for size in scales:
             opt = tr._optimizer(names, scale=self.lr_scale)
             opt.add_param_group({"params": [self.color], "lr": 0.02})
+            frames = self._frames_at(size)  # uint8 [T, size, size, 3] on the device: each PNG read once per scale
             steps = max(1, int(np.ceil(epochs * tr.T / batch)))
             for step in range(steps):
                 ids = torch.randperm(tr.T, generator=self.gen)[:batch].sort().values
-                target = self.frames(ids.tolist()).to(tr.device)
-                if target.shape[1] != size:
-                    target = torch.nn.functional.interpolate(target.permute(0, 3, 1, 2), size=(size, size),
-                                                             mode="area").permute(0, 2, 3, 1)
+                target = frames[ids.to(frames.device)].float() / 255
                 opt.zero_grad()
                 image, alpha = self.render(ids.to(tr.device), size, target)
                 # mean L1 over the pixels the face covers, in [0, 1] colour units
                 photo = (image - target).abs().sum(-1).sum() / alpha.sum().clamp_min(1.0)
-                loss = tr.cfg.photometric_weight * photo + tr.landmark_loss(tr.project(tr.landmarks3d())) + tr.rigid_prior() + tr.face_prior()
+                landmarks = tr.landmark_loss(tr.project(tr.landmarks3d()))
+                loss = tr.cfg.photometric_weight * photo + landmarks + tr.rigid_prior() + tr.face_prior()
                 loss.backward()
                 opt.step()
                 tr.clamp()
