@@ -198,3 +198,19 @@ def test_the_gpu_path_tracks_within_the_same_errors(demo_video, tmp_path) -> Non
     prepare_video(path, tmp_path / "data", opts, say=lambda s: None)
     e = tracking_errors(tmp_path / "data", gt)
     assert e["rotation_deg_mean"] < 7.0 and e["face_mm_mean"] < 5.0 and e["jaw_rad_mean"] < 0.05, e
+
+
+def test_a_face_leaving_the_frame_is_listed_and_interpolated_or_dropped(tmp_path) -> None:
+    motion = np.array([[0.0, 1.0, 0.0, 0.0]] * 16)
+    motion[6:10, 2] = 1.2  # frames 6-9: the photo slides out of the frame to the right
+    video = make_similarity_video(_astronaut(), tmp_path / "out.mp4", motion, centre=(225.0, 125.0))
+    fast = dict(size=128, device="cpu", progress=False, photometric=False, overlay=False)
+    summary = prepare_video(video, tmp_path / "a", PrepareOptions(**fast), say=lambda s: None)
+    assert set(summary.failed) == {6, 7, 8, 9}
+    v = load_tracked_video(tmp_path / "a")
+    assert len(v.image_paths) == 16  # kept, their tracking interpolated from frames 5 and 10
+    quality = json.loads((tmp_path / "a" / "report" / "quality.json").read_text())
+    assert quality["failed_frames"] == [6, 7, 8, 9] and quality["reprojection_px"][7] is None
+    dropped = prepare_video(video, tmp_path / "b", PrepareOptions(drop_failed=True, **fast), say=lambda s: None)
+    assert set(dropped.dropped) >= {6, 7, 8, 9}
+    assert len(load_tracked_video(tmp_path / "b").image_paths) == 16 - len(dropped.dropped)
