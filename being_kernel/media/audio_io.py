@@ -44,19 +44,24 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
     return out
 
 
-def _check_file(path: Path) -> None:
+def check_media_file(path: str | Path, kind: str, hint: str) -> Path:
+    """``path`` as a Path when it is a non-empty file; else an InputError naming it ("``kind``
+    file ... does not exist / is a directory / is empty"), ``hint`` for the empty case."""
+    path = Path(path).expanduser()
     if not path.exists():
-        raise InputError(f"audio file '{path}' does not exist", hint="check the path")
+        raise InputError(f"{kind} file '{path}' does not exist", hint="check the path")
     if path.is_dir():
-        raise InputError(f"audio path '{path}' is a directory, not a file", hint="give the path of an audio file")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise InputError(f"{kind} path '{path}' is a directory, not a file", hint=f"give the path of {article} {kind} file")
     if path.stat().st_size == 0:
-        raise InputError(f"audio file '{path}' is empty (0 bytes)", hint=_FORMATS_HINT)
+        raise InputError(f"{kind} file '{path}' is empty (0 bytes)", hint=hint)
+    return path
 
 
 def read_audio_channels(path: str | Path) -> tuple[np.ndarray, int]:
     """The file's first audio stream as float32 ``[C, N]`` at its native rate, and that rate."""
     path = Path(path).expanduser()
-    _check_file(path)
+    check_media_file(path, "audio", _FORMATS_HINT)
     chunks: list[np.ndarray] = []
     rate = channels = 0
     try:

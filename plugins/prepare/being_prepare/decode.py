@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from being_kernel import InputError
+from being_kernel.media import check_media_file
 
 EPS = 1e-6  # seconds: a frame at t counts as shown from t - EPS (float rounding of timestamps)
 _SEEK_MARGIN_S = 1.0  # seek this far before `start`; B-frames can put a keyframe's pts after its dts
@@ -48,17 +49,6 @@ def _bad(path: Path, why: str) -> InputError:
 
 def _av_why(e: BaseException) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__  # FFmpegError's str() repeats the path
-
-
-def _check_file(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"video file '{p}' does not exist", hint="check the path")
-    if p.is_dir():
-        raise InputError(f"video path '{p}' is a directory, not a file", hint="give the path of a video file")
-    if p.stat().st_size == 0:
-        raise InputError(f"video file '{p}' is empty (0 bytes)", hint=_HINT)
-    return p
 
 
 def _check_cut(path: Path, start: float | None, end: float | None, fps: float | None = None) -> float:
@@ -102,7 +92,7 @@ def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Size, rate, length and orientation of the first video stream (decodes one frame)."""
-    p = _check_file(path)
+    p = check_media_file(path, "video", _HINT)
     try:
         with av.open(str(p), mode="r") as container:
             stream = _video_stream(container, p)
@@ -167,7 +157,7 @@ def read_frames(
     it), so 50 -> 25 fps takes every other frame and 25 -> 50 shows each twice. Arguments are
     checked now, the file when iterated; InputError if the cut holds no frame.
     """
-    p = _check_file(path)
+    p = check_media_file(path, "video", _HINT)
     s = _check_cut(p, start, end, fps)
     stop = math.inf if end is None else float(end)
     return _frames(p, s, stop, fps)
@@ -232,7 +222,7 @@ def extract_audio(path: str | Path, out_wav: str | Path, *, start: float | None 
     at ``start``, or 0) to ``out_wav`` as mono 16-bit PCM at the track's own rate, atomically.
     Gaps, and audio starting after ``start``, are filled with silence. Returns False, writing
     nothing, when there is no audio track."""
-    p = _check_file(path)
+    p = check_media_file(path, "video", _HINT)
     s = _check_cut(p, start, end)
     out = Path(out_wav).expanduser()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial.wav")

@@ -52,13 +52,11 @@ class LandmarkTrack:
     points [T, 478, 2] float64 pixels (x right, y down, pixel centres at +0.5), smoothed, gaps filled
     raw    [T, 478, 2] as detected (NaN where no face)
     found  [T] bool: the face was found in that frame
-    faces  [T] int: how many faces were seen in each frame
     """
 
     points: np.ndarray
     raw: np.ndarray
     found: np.ndarray
-    faces: np.ndarray
 
     @property
     def face_size(self) -> float:
@@ -162,7 +160,7 @@ class FaceFollower:
         return chosen
 
 
-def build_track(raw: list[np.ndarray | None], faces: list[int], fps: float) -> LandmarkTrack:
+def build_track(raw: list[np.ndarray | None], fps: float) -> LandmarkTrack:
     """Smooth (zero-lag One-Euro, in units of the face size) and gap-fill the chosen face's
     landmarks. ``raw[t]`` is [478, 2] or None. InputError when no frame has a face."""
     found = np.array([r is not None for r in raw])
@@ -173,7 +171,7 @@ def build_track(raw: list[np.ndarray | None], faces: list[int], fps: float) -> L
     for t, r in enumerate(raw):
         if r is not None:
             points[t] = r
-    track = LandmarkTrack(points, points.copy(), found, np.asarray(faces))
+    track = LandmarkTrack(points, points.copy(), found)
     size = track.face_size
     filled = fill_gaps(points, found) / size
     slow = smooth_track(filled, fps, min_cutoff=1.0, beta=5.0)

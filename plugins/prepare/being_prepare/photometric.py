@@ -98,7 +98,7 @@ class PhotometricRefiner:
             out.append((imgs * 255).round().clamp(0, 255).to(torch.uint8))
         return torch.cat(out)
 
-    def _init_colors(self, size: int) -> None:
+    def _init_colors(self) -> None:
         """Each Gaussian's colour: the median of the frames' pixels where it lands, over up to
         16 frames spread through the clip, from frames where its triangle faces the camera."""
         tr = self.tr
@@ -118,7 +118,7 @@ class PhotometricRefiner:
         (default 32 on a GPU, whose cost per step hardly grows with it, 8 on the CPU)."""
         tr = self.tr
         batch = batch or (32 if tr.device.type == "cuda" else 8)
-        self._init_colors(scales[0])
+        self._init_colors()
         names = ["rot", "trans", "expr", "jaw", "eyes", "lids"]
         for size in scales:
             opt = tr._optimizer(names, scale=self.lr_scale)

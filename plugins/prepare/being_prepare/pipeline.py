@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,19 +106,16 @@ def _detect(video: Path, opts: PrepareOptions, info: VideoInfo, say: Callable[[s
     """Pass 1: the chosen face's landmarks in every frame (source pixels) and the frame rate."""
     follower = FaceFollower(opts.face)
     raw: list[np.ndarray | None] = []
-    counts: list[int] = []
     duration = (opts.end or info.duration_s) - (opts.start or 0.0)
     fps = opts.fps or info.fps
     with FaceLandmarker() as landmarker, tqdm(total=max(1, round(duration * fps)), unit="frame", desc="landmarks",
                                               disable=not opts.progress) as bar:
         for _, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
-            faces = landmarker(rgb)
-            counts.append(len(faces))
-            raw.append(follower.choose(faces))
+            raw.append(follower.choose(landmarker(rgb)))
             bar.update()
     if follower.note:
         say(f"note: {follower.note}")
-    return build_track(raw, counts, fps), fps
+    return build_track(raw, fps), fps
 
 
 def _person_mask(person: np.ndarray, head: np.ndarray, full_frame: bool) -> np.ndarray:
@@ -182,11 +179,10 @@ def _track(head: HeadModelData, emb: LandmarkEmbedding, track: LandmarkTrack, cr
     from .photometric import PhotometricRefiner
     from .tracking import Tracker
 
-    cfg = opts.tracking
-    cfg.device = str(device)
     long_side = max(info.width, info.height)
-    cfg.focal_init = 0.8 * long_side * crop.scale  # a phone or webcam: ~65° across the long side
-    cfg.focal = None if opts.focal is None else opts.focal * crop.scale
+    cfg = replace(opts.tracking, device=str(device),
+                  focal_init=0.8 * long_side * crop.scale,  # a phone or webcam: ~64° across the long side
+                  focal=None if opts.focal is None else opts.focal * crop.scale)
     pts = crop.to_output(track.points)
     tracker = Tracker(head, emb, cfg, pts, track.found, crop.principal_point(info.width, info.height), opts.size)
     with tqdm(total=cfg.rigid_steps + cfg.full_steps, unit="step", desc="tracking: landmarks",
@@ -233,8 +229,6 @@ def _write_tracking(res: TrackingResult, keep: np.ndarray, size: int, tmp: Path)
 
 def _identity_head(head: HeadModelData, res: TrackingResult, tmp: Path) -> str:
     """The demo head with the fitted identity deformation, saved in the dataset: its reference."""
-    from dataclasses import replace
-
     from being_kernel.head import save_head_model
 
     shaped = replace(head, v_template=(head.v_template + res.identity).astype(np.float32),

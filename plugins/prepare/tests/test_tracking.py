@@ -125,7 +125,7 @@ def test_the_largest_face_is_followed_and_face_n_picks_another() -> None:
 
 def test_no_face_anywhere_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="no face"):
-        build_track([None, None], [0, 0], 25.0)
+        build_track([None, None], 25.0)
 
 
 # ------------------------------------------------------------------ the fit on exact landmarks
