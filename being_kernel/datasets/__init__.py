@@ -13,15 +13,20 @@ Writers (``being prepare``, ``make_synthetic``) produce metrical-tracker output 
 ``make_frame`` (one checkpoint's dictionary) in ``CHECKPOINT_DIR``, images in ``IMAGE_DIR`` and
 masks in ``MASK_DIR``, and the sidecar ``SIDECAR`` (``SIDECAR_FORMAT``, ``SIDECAR_VERSION``), all
 inside ``with writing_dataset(out, overwrite) as tmp:`` (complete or nothing under ``out``).
+
+A ``Scene`` (``SCENE_DIR`` in a dataset or an avatar: a photo's background plate, torso layer, neck
+position and head scale) is written by ``write_scene`` and read by ``read_scene``.
 """
 
 from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, check_dataset_out, writing_dataset
 from .load import load_tracked_video
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
 from .registry import DatasetReader, detect_format, get_reader, readers, register_reader
+from .scene import SCENE_DIR, SCENE_FILE, Scene, read_scene, write_scene
 from .synthetic import make_synthetic, synthetic_motion
 from .video import TrackedVideo, Tracking
 
-__all__ = ["CHECKPOINT_DIR", "DatasetReader", "IMAGE_DIR", "MASK_DIR", "SIDECAR", "SIDECAR_FORMAT", "SIDECAR_VERSION",
-           "TrackedVideo", "Tracking", "check_dataset_out", "detect_format", "get_reader", "load_tracked_video", "make_frame",
-           "make_synthetic", "readers", "register_reader", "synthetic_motion", "writing_dataset"]
+__all__ = ["CHECKPOINT_DIR", "DatasetReader", "IMAGE_DIR", "MASK_DIR", "SCENE_DIR", "SCENE_FILE", "SIDECAR",
+           "SIDECAR_FORMAT", "SIDECAR_VERSION", "Scene", "TrackedVideo", "Tracking", "check_dataset_out", "detect_format",
+           "get_reader", "load_tracked_video", "make_frame", "make_synthetic", "read_scene", "readers", "register_reader",
+           "synthetic_motion", "write_scene", "writing_dataset"]
