@@ -53,6 +53,9 @@ class FlameRendererInfo:
     fps:             the motion rate it needs, or None for any rate
     has_depth:       whether frames carry depth
     latency_frames:  frames held back by the streaming call before output
+    scene:           a scene directory (being_kernel.datasets.Scene) the avatar was made in, e.g.
+                     its photo's background and torso; compositors that take a scene place the
+                     head in it unless told otherwise. None: no scene
     """
 
     motion_spaces: tuple[str, ...]
@@ -62,6 +65,7 @@ class FlameRendererInfo:
     fps: float | None = None
     has_depth: bool = False
     latency_frames: int = 0
+    scene: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 import torch
 
 from .bus import Bus, BusStats, Mode, Packet, Source, Stage
-from .contracts import AudioToFlame, FlameRenderer, TorsoCompositor
+from .contracts import AudioToFlame, FlameRenderer, FlameRendererInfo, TorsoCompositor
 from .errors import ContractError
 from .types import Audio, Frame, Motion
 
@@ -66,6 +66,16 @@ def check_stages(
         raise ContractError(f"--torso {nc} output size {w}x{h} cannot be encoded as H.264",
                             "use even sizes of at least 16, e.g. --set torso.size=[512,512]")
     return StageCheck(pose_only, warnings)
+
+
+def torso_scene(renderer: FlameRendererInfo, torso_config: type, torso_values: dict) -> str | None:
+    """The scene directory to build the torso compositor with, or None: the renderer's
+    ``info().scene`` (the scene its avatar was made in) when the compositor's config model
+    ``torso_config`` has a field ``scene`` and the user did not set it (``torso_values``: the merged
+    config values of the torso; an explicit ``scene: None`` there means "no scene")."""
+    if not renderer.scene or "scene" not in getattr(torso_config, "model_fields", {}) or "scene" in torso_values:
+        return None
+    return renderer.scene
 
 
 def pose_only(motion: Motion) -> Motion:

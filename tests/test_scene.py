@@ -142,3 +142,31 @@ def test_read_refuses_a_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="no such scene directory"):
         read_scene(tmp_path / "file")
+
+
+# -- handing an avatar's scene to the torso (being run) -----------------------------------------------
+
+
+def test_the_torso_gets_the_avatars_scene_unless_told_otherwise() -> None:
+    from pydantic import BaseModel
+
+    from being_kernel.api import FlameRendererInfo
+    from being_kernel.pipeline import torso_scene
+
+    class WithScene(BaseModel):
+        scene: str | None = None
+        size: tuple[int, int] = (512, 512)
+
+    class WithoutScene(BaseModel):
+        size: tuple[int, int] = (512, 512)
+
+    info = FlameRendererInfo(motion_spaces=("x",), n_expression=0, accepts_pose_only=True, size=(8, 8),
+                             scene="/avatars/me/scene")
+    assert FlameRendererInfo(motion_spaces=("x",), n_expression=0, accepts_pose_only=True, size=(8, 8)).scene is None
+    assert torso_scene(info, WithScene, {}) == "/avatars/me/scene"
+    assert torso_scene(info, WithScene, {"size": [64, 64]}) == "/avatars/me/scene"  # other fields set: still
+    assert torso_scene(info, WithScene, {"scene": None}) is None                     # --set torso.scene=null
+    assert torso_scene(info, WithScene, {"scene": "/elsewhere"}) is None             # the user's own scene
+    assert torso_scene(info, WithoutScene, {}) is None                               # a torso that takes none
+    no_scene = FlameRendererInfo(motion_spaces=("x",), n_expression=0, accepts_pose_only=True, size=(8, 8))
+    assert torso_scene(no_scene, WithScene, {}) is None

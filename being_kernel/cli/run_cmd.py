@@ -53,7 +53,7 @@ def run(
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import Mp4Writer, check_output_path, demo_speech, read_audio_channels, resample
-    from ..pipeline import check_stages, close_all, run_pipeline
+    from ..pipeline import check_stages, close_all, run_pipeline, torso_scene
     from ..types import Audio
 
     if mode not in ("offline", "live"):
@@ -84,6 +84,11 @@ def run(
     plugins: dict[str, object] = {}
     try:
         for c in ("audio", "avatar", "torso"):
+            if c == "torso" and (scene := torso_scene(plugins["avatar"].info(), specs[c].config, values.get(c, {}))):
+                # the avatar was made in a scene (its photo) and the user left torso.scene unset: place the head in it
+                configs[c] = cfg.build(specs[c].config, c, {**values.get(c, {}), "scene": scene})
+                echo(f"being: note: placing the head in its avatar's scene ({scene}): the photo's background and torso; "
+                     "--set torso.scene=null for the plain torso", err=True)
             plugins[c] = build_plugin(specs[c], configs[c], c, names[c])
         a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
         check = check_stages(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)

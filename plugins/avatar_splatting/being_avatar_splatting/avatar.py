@@ -20,6 +20,10 @@ to sqrt(rest triangle area), ``opacity`` [N] in [0, 1], ``color`` [N, 3] RGB, op
 [N, K, 3] (K in 1, 4, 9, 16; 3DGS convention, colour = SH + 0.5). FLAME may not be redistributed,
 so an avatar only *references* its head model; the rest mesh (for triangle areas) is the head
 model's template with the avatar's shape applied.
+
+An avatar made from a photo may also carry ``scene/`` (``being_kernel.datasets.SCENE_DIR``, a
+``Scene``: the photo's background and torso, where the neck is and the head's scale); the renderer
+reports it as ``info().scene`` and ``being run`` places the head in it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import torch
 from being_kernel import ConfigError
 from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion,
                               Placement, Stream, default_device, head_poses, resolve_device)
+from being_kernel.datasets import SCENE_DIR, SCENE_FILE
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
 from being_kernel.render import MeshGaussians, eval_sh, rasterize, view_dirs
 
@@ -60,6 +61,9 @@ class SplattingRenderer(FlameRenderer):
         else:
             avatar = load_avatar(c.path)
         self.avatar = avatar
+        # the scene the avatar carries (DIR/scene: its photo's background and torso), reported by info()
+        d = avatar.directory
+        self.scene = str(d / SCENE_DIR) if d is not None and (d / SCENE_DIR / SCENE_FILE).is_file() else None
         head = resolve_head_model(avatar.head_model, avatar.directory, where=f"avatar {avatar.directory or 'demo'}")
         avatar.check_head(head, str(avatar.directory or "demo avatar"))
         self.model = FlameModel(head).to(self.device).eval()
@@ -77,7 +81,8 @@ class SplattingRenderer(FlameRenderer):
 
     def info(self) -> FlameRendererInfo:
         return FlameRendererInfo(motion_spaces=(self.motion_space,), n_expression=self.model.n_expression,
-                                 accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True)
+                                 accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True,
+                                 scene=self.scene)
 
     def cameras(self, n: int) -> Cameras:
         w, h = self.config.size
