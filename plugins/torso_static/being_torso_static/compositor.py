@@ -5,6 +5,10 @@ Per output frame: background colour <- background layer <- torso layer <- head, 
 ``neck_xy * size``; below the anchor its alpha fades out over ``feather_px`` pixels. Each frame is
 composited on its own, so the stream equals the batch exactly.
 
+With a ``scene`` (a photo's background plate, torso layer, neck position and head scale) the
+fields the user did not set come from it: the size, both layers, and the neck target and head
+scale, moved and scaled by the same cover-fit as its images.
+
 The head pose (``Frame.head``) is not read: the torso stays still (following the neck is the
 ``warp`` compositor's job), and a frame whose renderer attached no pose is composited the same.
 """
@@ -12,14 +16,16 @@ The head pose (``Frame.head``) is not read: the torso stays still (following the
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from being_kernel import ConfigError
 from being_kernel.api import Frame, FramewiseStream, TorsoCompositor, TorsoCompositorInfo, resolve_device
 
-from .layers import Layer, draw_torso, load_layer, over
+from .layers import Layer, cover_fit_point, cover_fit_scale, draw_torso, load_layer, over
 from .spec import StaticConfig
 
 #: Frames composited together at most (bounds memory for long batches at large sizes).
@@ -43,20 +49,30 @@ class StaticTorso(TorsoCompositor):
             config = StaticConfig.model_validate(config)
         super().__init__(config)
         c = self.config
-        self._size = tuple(c.size)
+        # A scene gives what the user did not set explicitly: size, layers, neck target, head scale.
+        scene = _read_scene(c.scene) if c.scene is not None else None
+        given = c.model_fields_set if scene is not None else set(StaticConfig.model_fields)
+        self._size = tuple(c.size) if "size" in given else scene.size
         width, height = self._size
-        self._target = (c.neck_xy[0] * width, c.neck_xy[1] * height)
+        if "neck_xy" in given:
+            self._target = (c.neck_xy[0] * width, c.neck_xy[1] * height)
+        else:  # the scene's neck, moved as its images are by the cover-fit to the output size
+            self._target = cover_fit_point(scene.neck_xy, scene.size, self._size)
+        self._head_ppm: float | None = (c.head_px_per_metre if "head_px_per_metre" in given
+                                        else scene.head_px_per_metre * cover_fit_scale(scene.size, self._size))
+        background = (c.background, "background") if "background" in given else (str(scene.background), "scene")
+        torso = (c.torso, "torso") if "torso" in given else (str(scene.torso), "scene")
         self._device = resolve_device(c.device)  # None: follow the incoming frames
-        self._background: Layer | None = load_layer(c.background, "background", self._size) if c.background else None
-        # The torso layer: a file, or the procedural torso drawn at the output head scale. With
-        # head_px_per_metre None that is the renderer's scale, known only from the frames: drawn
-        # lazily per scale (key: px/m rounded to 1e-3) and cached.
+        self._background: Layer | None = load_layer(*background, self._size) if background[0] else None
+        # The torso layer: a file (the scene's: the photo's own neck, so never recoloured), or the
+        # procedural torso drawn at the output head scale. With no head scale that is the renderer's
+        # scale, known only from the frames: drawn lazily per scale (key: px/m rounded to 1e-3) and cached.
         self._torsos: dict[float | None, Layer] = {}
-        self._fixed_torso = bool(c.torso) or c.head_px_per_metre is not None
-        if c.torso:
-            self._torsos[None] = load_layer(c.torso, "torso", self._size)
-        elif c.head_px_per_metre is not None:
-            self._torsos[None] = draw_torso(self._size, self._target, c.head_px_per_metre, c.shirt_color)
+        self._fixed_torso = bool(torso[0]) or self._head_ppm is not None
+        if torso[0]:
+            self._torsos[None] = load_layer(*torso, self._size)
+        elif self._head_ppm is not None:
+            self._torsos[None] = draw_torso(self._size, self._target, self._head_ppm, c.shirt_color)
         self._color = torch.tensor(c.background_color, dtype=torch.float32)
         self._plates: dict[tuple, torch.Tensor] = {}  # the plate per (device, torso key), when it is a still
 
@@ -150,7 +166,7 @@ class StaticTorso(TorsoCompositor):
         Returns (y0, x0, patch): the premultiplied RGBA ``[h', w', 4]`` put at canvas row y0,
         column x0 (feather applied), or None when the head is entirely outside the canvas."""
         ax, ay = frame.placement.anchor_xy
-        scale = 1.0 if self.config.head_px_per_metre is None else self.config.head_px_per_metre / frame.placement.px_per_metre
+        scale = 1.0 if self._head_ppm is None else self._head_ppm / frame.placement.px_per_metre
         h, w = head.shape[:2]
         if scale != 1.0:  # resample the premultiplied image; the anchor scales with it
             nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -199,7 +215,7 @@ class StaticTorso(TorsoCompositor):
         skin's bounding box is touched."""
         y0, x0, patch = placed
         ty = self._target[1]
-        px_per_m = self.config.head_px_per_metre or frame.placement.px_per_metre
+        px_per_m = self._head_ppm or frame.placement.px_per_metre
         h, w = patch.shape[:2]
         band = torch.arange(y0, y0 + h, device=canvas.device, dtype=torch.float32) + 0.5 - ty  # rows below anchor > 0
         rows = (band > -NECK_BAND_M * px_per_m) & (band <= 0)
@@ -225,6 +241,17 @@ class StaticTorso(TorsoCompositor):
         shown = 1.0 - _alpha_in_box(placed, (by0, by1, bx0, bx1), canvas.device)  # the drawn layer's share
         canvas[by0:by1, bx0:bx1] += (shown * skin[by0:by1, bx0:bx1])[..., None] * (
             (mean - base) + fade[:, None, None] * detail[None])
+
+
+def _read_scene(path: str):  # noqa: ANN202 - a being_kernel.datasets.Scene
+    """The scene at ``path``; a bad one is a ConfigError naming the field."""
+    from being_kernel import InputError
+    from being_kernel.datasets import read_scene
+
+    try:
+        return read_scene(Path(path).expanduser())
+    except InputError as exc:
+        raise ConfigError(f"scene: {exc}", hint=exc.hint) from exc
 
 
 def _alpha_in_box(placed: tuple[int, int, torch.Tensor], box: tuple[int, int, int, int],

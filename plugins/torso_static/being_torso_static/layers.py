@@ -124,6 +124,28 @@ def load_layer(path: str, field: str, size: tuple[int, int]) -> Layer:
     return Layer(torch.stack(frames))
 
 
+def cover_box(source: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, cw, ch): the centred crop of a (w, h) = ``source`` image that cover-fit scales to
+    (width, height) = ``size`` (the output's aspect ratio, as large as the source allows)."""
+    (w, h), (width, height) = source, size
+    if w * height > width * h:  # wider than the output: keep the full height
+        ch, cw = h, max(1, min(w, round(h * width / height)))
+    else:
+        ch, cw = max(1, min(h, round(w * height / width))), w
+    return (w - cw) // 2, (h - ch) // 2, cw, ch
+
+
+def cover_fit_point(xy: tuple[float, float], source: tuple[int, int], size: tuple[int, int]) -> tuple[float, float]:
+    """Where the point ``xy`` (pixels) of a (w, h) = ``source`` image lands after ``cover_fit`` to ``size``."""
+    x0, y0, cw, ch = cover_box(source, size)
+    return (xy[0] - x0) * size[0] / cw, (xy[1] - y0) * size[1] / ch
+
+
+def cover_fit_scale(source: tuple[int, int], size: tuple[int, int]) -> float:
+    """How much ``cover_fit`` to ``size`` magnifies a (w, h) = ``source`` image: max(W / w, H / h)."""
+    return max(size[0] / source[0], size[1] / source[1])
+
+
 def cover_fit(rgba: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """uint8 straight RGBA ``[h, w, 4]`` -> uint8 premultiplied RGBA ``[H, W, 4]``: scaled to cover
     (width, height) = ``size``, centre-cropped. Resampled premultiplied, so edges keep their colour."""
@@ -131,11 +153,7 @@ def cover_fit(rgba: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(rgba)).float().div_(255.0)
     t[..., :3] *= t[..., 3:]
     h, w = t.shape[:2]
-    if w * height > width * h:  # wider than the output: keep the full height
-        ch, cw = h, max(1, min(w, round(h * width / height)))
-    else:
-        ch, cw = max(1, min(h, round(w * height / width))), w
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    x0, y0, cw, ch = cover_box((w, h), size)
     t = t[y0 : y0 + ch, x0 : x0 + cw]
     if (ch, cw) != (height, width):
         t = F.interpolate(

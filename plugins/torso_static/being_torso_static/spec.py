@@ -22,9 +22,16 @@ def _unit_rgb(value: tuple[float, float, float], name: str) -> tuple[float, floa
 class StaticConfig(PluginConfig):
     """Config of the ``static`` torso compositor (a fixed background and torso under the head)."""
 
+    scene: PathName | None = Field(
+        None,
+        description="A scene directory (being prepare's photo scene, or the one an avatar carries: `being run` "
+        "sets it from the avatar unless you do): its background plate, torso layer, neck position and head "
+        "scale, and its size as the output size. Fields you set explicitly win. None: no scene.",
+    )
     size: VideoSize = Field(
         (512, 512),
-        description="Output (width, height) in pixels; both even and >= 16 (H.264 yuv420p needs even sizes).",
+        description="Output (width, height) in pixels; both even and >= 16 (H.264 yuv420p needs even sizes). "
+        "With a `scene` and no `size`: the scene's.",
     )
     background: PathName | None = Field(
         None,
