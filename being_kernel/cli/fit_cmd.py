@@ -46,39 +46,24 @@ def fit(
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import check_output_dir
-    from ..train import FitConfig
-    from ..train.data import load_fit_data
-    from ..train.loop import run_fit
+    from ..train.plugin import fit_dataset, trainer_of
 
     chosen = [(c, n) for c, n in (("avatar", avatar), ("torso", torso), ("audio", audio)) if n]
     if len(chosen) > 1:
         raise ConfigError("give one of --avatar, --torso or --audio: one plugin is trained at a time")
     contract, name = chosen[0] if chosen else ("avatar", "splatting")
     out = check_output_dir(out, force=overwrite)
-    registry = Registry.discover()
-    spec = registry.spec(contract, name)
-    if spec.trainer is None:
-        trainable = [f"--{r.contract} {r.name}" for c in ("avatar", "torso", "audio") for r in registry.of(c)
-                     if r.ok and r.spec and r.spec.trainer]
-        raise ConfigError(f"--{contract} {name} cannot be trained (its plugin has no trainer)",
-                          hint=f"trainable plugins: {', '.join(trainable) or 'none installed'}")
-    if not issubclass(spec.trainer.config, FitConfig):
-        raise ConfigError(f"--{contract} {name}: its trainer config is not a being_kernel.train.FitConfig",
-                          hint="this is a bug in the plugin; upgrade it")
+    spec = trainer_of(Registry.discover(), contract, name)
     options = field_values({"--seed": seed, "--device": device}, {"fit": spec.trainer.config},
                            {"fit": f"the trainer of --{contract} {name}"})
     # --config, then the options, then --set: the most explicit wins
     values = cfg.merge(cfg.merge(cfg.load_file(config, ("fit",)) if config else {}, options),
                        cfg.parse_sets(set_, ("fit",)))
-    fit_config = cfg.build(spec.trainer.config, "fit", values.get("fit", {}))
-    video = load_fit_data(spec.trainer.dataset, data, format=format, head_model=head_model, test_frames=test_frames)
-    train, test = video.split()
     echo = say(quiet)
-    echo(f"data: {video.root} ({video.format}, {len(video)} frames {video.cameras.width}x"
-               f"{video.cameras.height}, {len(train)} for training, {len(test)} held out; head model {video.head_model})")
     work = work or out.with_name(out.name + ".fit")
-    summary = run_fit(spec.trainer, video, out, fit_config, work=work, resume=not restart, contract=contract,
-                      method_name=name, log=lambda m: echo(m, err=True), progress=not quiet)
+    summary = fit_dataset(spec, contract, name, data, out, values, format=format, head_model=head_model,
+                          test_frames=test_frames, work=work, restart=restart, log=lambda m: echo(m, err=True),
+                          announce=echo, progress=not quiet)
     for line in summary.lines():
         echo(line)
     echo(f"work files: {work}; 'being eval {out} --data {data}' gives the full report")

@@ -163,3 +163,20 @@ def read_scene(directory: str | Path) -> Scene:
     return Scene(root=root, size=(size[0], size[1]), neck_xy=(float(neck[0]), float(neck[1])),
                  head_px_per_metre=float(scale), background=images["background"], torso=images["torso"],
                  source=source)
+
+
+def copy_scene(dataset: str | Path, directory: str | Path) -> Path | None:
+    """Copy the scene of the dataset at ``dataset`` (its ``SCENE_DIR``, checked with
+    ``read_scene``) into ``directory``/SCENE_DIR, so an asset trained on it carries it; None when
+    the dataset has no scene."""
+    import shutil
+
+    source = Path(dataset) / SCENE_DIR
+    if not (source / SCENE_FILE).is_file():
+        return None
+    scene = read_scene(source)
+    target = Path(directory) / SCENE_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for path in (scene.background, scene.torso, source / SCENE_FILE):
+        shutil.copy2(path, target / path.name)
+    return target

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from .loop import FitContext, run_fit
     from .losses import PhotometricLoss
     from .method import FitMethod, ParamGroup, TrainRender, adam
+    from .plugin import fit_dataset, trainer_of
     from .surgery import GradientStats, densify_candidates, select_and_extend
 
 _LAZY = {
     "FrameStore": "frames", "FitContext": "loop", "run_fit": "loop", "PhotometricLoss": "losses",
     "FitMethod": "method", "ParamGroup": "method", "TrainRender": "method", "adam": "method",
     "GradientStats": "surgery", "densify_candidates": "surgery", "select_and_extend": "surgery",
+    "fit_dataset": "plugin", "trainer_of": "plugin",
 }
 
 __all__ = ["DATASET_KINDS", "DatasetKind", "FitConfig", "FitStat", "FitSummary", "TrainerSpec", *_LAZY]

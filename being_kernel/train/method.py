@@ -86,6 +86,12 @@ class FitMethod(ABC):
         """(pred, target), each [B, H, W, 3], of frames ``frames`` [B] over ``background`` [B, 3],
         as the final model renders them: held-out PSNR and previews come from this."""
 
+    @classmethod
+    def config_defaults(cls, data: Any) -> dict[str, Any]:
+        """Config values this dataset calls for (e.g. a shorter schedule for a single photo), by
+        field name; ``being fit`` uses them for the fields the user does not set."""
+        return {}
+
     def learning_rates(self, ctx: FitContext) -> dict[str, float]:
         """Learning rates by group name for this step (a schedule); groups not named keep theirs."""
         return {}
