@@ -54,6 +54,19 @@ class SplattingFitConfig(FitConfig):
     walk_interval: int = Field(10, ge=1, description="Steps between triangle walks (Gaussians whose barycentric "
                                "coordinates left their triangle move to the neighbour).")
     backend: Literal["auto", "cpu", "gsplat"] = Field("auto", description='Rasterizer: "auto", "cpu" or "gsplat".')
+    single_view: Literal["auto", "on", "off"] = Field(
+        "auto", description='Train from one view with priors for what it does not show (start from the demo '
+        'avatar, mirror and palette-matched colours, shape regularisers): "auto" when the dataset has one training '
+        'frame (a photo). A one-frame dataset also changes the defaults of steps (150), batch_frames (1), '
+        'sh_degree (0) and densify_until (0).')
+    color_solve_iterations: int = Field(20, ge=0, description="Single view: least-squares colour iterations "
+                                        "before training (each one render and one backward pass).")
+    prior_color_weight: float = Field(1.0, ge=0, description="Single view: weight of (colour - prior colour)^2 "
+                                      "on the Gaussians the view does not show.")
+    prior_opacity_weight: float = Field(0.01, ge=0, description="Single view: weight of (opacity logit - "
+                                        "start)^2 on the Gaussians the view does not show.")
+    prior_shape_weight: float = Field(0.01, ge=0, description="Single view: weight of every Gaussian's (log "
+                                      "size - start)^2 and (normal offset - start, in mm)^2.")
 
 
 SPEC = PluginSpec(

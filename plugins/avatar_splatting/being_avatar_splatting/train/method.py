@@ -7,17 +7,22 @@ replace the masked-out pixels of the ground truth; the harness takes the Adam st
 (+ LPIPS). Every ``walk_interval`` steps Gaussians that left their triangle walk on; until
 ``densify_until`` of training they are cloned, split and pruned (the kernel's optimizer surgery).
 The position learning rates decay by 100x over the harness's progress (steps or time budget).
+
+From a single view (a photo's dataset) training starts from the demo avatar and adds the priors
+of ``single_view`` for what the photo does not show; densification is off there (the priors are
+per Gaussian).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from being_kernel import ConfigError, InputError
-from being_kernel.datasets import TrackedVideo
+from being_kernel.datasets import TrackedVideo, copy_scene
 from being_kernel.head import FLAME_REFS
 from being_kernel.render import eval_sh, rasterize, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, GradientStats, ParamGroup, TrainRender
@@ -28,12 +33,20 @@ from ..spec import SplattingFitConfig
 from .densify import densify_and_prune
 from .params import LEARNING_RATES, GaussianParams
 from .scene import load_scene
+from .single_view import SingleViewPrior, build_prior, demo_params, has_demo_topology, prior_losses
 from .walking import walk
 
 #: Frames whose projected colours initialise the Gaussians.
 COLOR_INIT_FRAMES = 8
 #: Groups whose learning rate decays over training (positions on the surface).
 DECAYING = ("bary12", "offset")
+#: What a one-frame dataset (a photo) changes in the config, unless the user sets it: one frame
+#: per step, a short schedule (the one view is learnt in a few hundred steps), no view-dependent
+#: colour (one view cannot tell it from texture), no densification (the priors are per Gaussian).
+SINGLE_VIEW_DEFAULTS = {"steps": 150, "batch_frames": 1, "sh_degree": 0, "densify_until": 0.0,
+                        "preview_every": 50, "checkpoint_every": 50}
+#: The single-view priors' normal-offset unit (metres): a millimetre off the surface costs 1
+OFFSET_UNIT_M = 1e-3
 
 
 class SplattingFit(FitMethod):
@@ -51,25 +64,50 @@ class SplattingFit(FitMethod):
         if self.scene.train.numel() == 0:
             raise InputError(f"{video.root}: no training frames left after holding out {self.scene.test.numel()}")
         self.train_indices, self.test_indices = self.scene.train, self.scene.test
+        self.single_view = config.single_view == "on" or (config.single_view == "auto" and self.train_indices.numel() == 1)
         self.g: GaussianParams
         self.stats_: GradientStats
+        self.prior: SingleViewPrior | None = None
+
+    @classmethod
+    def config_defaults(cls, data: TrackedVideo) -> dict[str, Any]:
+        return dict(SINGLE_VIEW_DEFAULTS) if len(data.split()[0]) == 1 else {}
 
     # ---- state -------------------------------------------------------------------------------
 
     def initialize(self) -> None:
         s, c = self.scene, self.config
-        self.g = GaussianParams.place(s.rest_vertices, s.faces, c.init_gaussians, c.sh_degree, generator=self.generator)
-        self.g.set_colors(self._projected_colors())
+        if self.single_view:
+            self._initialize_single_view()
+        else:
+            self.g = GaussianParams.place(s.rest_vertices, s.faces, c.init_gaussians, c.sh_degree,
+                                          generator=self.generator)
+            self.g.set_colors(self._projected_colors())
         self.stats_ = GradientStats(len(self.g), self.device)
+
+    def _initialize_single_view(self) -> None:
+        """The demo avatar's Gaussians where the head is the demo's mesh (else placed by area),
+        coloured by the priors of the one view (single_view.build_prior)."""
+        s, c = self.scene, self.config
+        head = self.video.head()
+        demo = has_demo_topology(head)
+        self.g = (demo_params(c.sh_degree, self.device) if demo else
+                  GaussianParams.place(s.rest_vertices, s.faces, c.init_gaussians, c.sh_degree, generator=self.generator))
+        idx = s.train[:1]
+        self.prior = build_prior(self.g, head, self.g.mesh_gaussians(s.faces, s.rest_area), s.rest_vertices[None],
+                                 s.vertices[idx], s.frames.views(idx), s.frames.image(idx), s.frames.mask(idx),
+                                 self.config.backend, demo_colors=demo, iterations=c.color_solve_iterations)
+        self.g.set_colors(self.prior.color)
 
     def parameter_groups(self) -> list[ParamGroup]:
         return self.g.groups()
 
     def state_dict(self) -> dict:
-        return self.g.state_dict()
+        return {**self.g.state_dict(), **({"prior": self.prior.state_dict()} if self.prior is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.g = GaussianParams.from_state_dict(state, self.device)
+        self.prior = SingleViewPrior.from_state_dict(state["prior"], self.device) if "prior" in state else None
         self.stats_ = GradientStats(len(self.g), self.device)
 
     def fingerprint(self) -> dict:
@@ -86,9 +124,15 @@ class SplattingFit(FitMethod):
     def render_batch(self, frames: torch.Tensor, ctx: FitContext) -> TrainRender:
         c = self.config
         degree = min(c.sh_degree, ctx.step // c.sh_interval)
-        rgb, means, depth = self._render(frames, ctx.background, degree, keep_means=ctx.progress < c.densify_until)
-        return TrainRender(rgb, self.scene.frames.targets(frames, ctx.background),
+        rgb, means, depth = self._render(frames, ctx.background, degree, keep_means=self._densifying(ctx))
+        losses = {} if self.prior is None else prior_losses(
+            self.g, self.prior, color=c.prior_color_weight, opacity=c.prior_opacity_weight,
+            shape=c.prior_shape_weight, offset_m=OFFSET_UNIT_M)
+        return TrainRender(rgb, self.scene.frames.targets(frames, ctx.background), losses=losses,
                            aux={"frames": frames, "means": means, "depth": depth})
+
+    def _densifying(self, ctx: FitContext) -> bool:
+        return self.prior is None and ctx.progress < self.config.densify_until
 
     def after_backward(self, out: TrainRender, ctx: FitContext) -> None:
         means = out.aux["means"]
@@ -100,7 +144,7 @@ class SplattingFit(FitMethod):
         c = self.config
         if ctx.step % c.walk_interval == 0:
             self._walk()
-        if c.densify_from <= ctx.step and ctx.step % c.densify_interval == 0 and ctx.progress < c.densify_until:
+        if c.densify_from <= ctx.step and ctx.step % c.densify_interval == 0 and self._densifying(ctx):
             counts = densify_and_prune(self.g, self.stats_, ctx.optimizer, grad_threshold=c.densify_grad,
                                        prune_opacity=c.prune_opacity, max_gaussians=c.max_gaussians,
                                        generator=self.generator)
@@ -172,3 +216,4 @@ class SplattingFit(FitMethod):
         avatar = Avatar(name=name, head_model=ref, gaussians=self.g.export(), camera=camera, shape=s.shape.tolist(),
                         motion_space=s.motion_space, background=(0.0, 0.0, 0.0))
         save_avatar(directory, avatar)
+        copy_scene(video.root, directory)
