@@ -16,8 +16,11 @@ from being_kernel.hooks import hookimpl
 
 @hookimpl
 def being_cli_commands(app: typer.Typer) -> None:
-    """Add ``being prepare`` to the CLI."""
+    """Add ``being prepare`` and ``being avatar from-photo`` to the CLI."""
     app.command("prepare")(prepare)
+    avatar = typer.Typer(help="Make avatars.", no_args_is_help=True)
+    avatar.command("from-photo")(from_photo)
+    app.add_typer(avatar, name="avatar")
 
 
 def prepare(
@@ -85,3 +88,38 @@ def prepare(
          f"{summary.out} in {seconds:.1f} s ({seconds / max(1, summary.frames):.2f} s per frame); landmark error "
          f"median {summary.reprojection_px_median:.2f} px; {bad} frame(s) without a face or with a jump "
          f"({'dropped' if drop_failed else 'interpolated'}); report in {summary.out / 'report'}")
+
+
+def from_photo(
+    photo: Path = typer.Argument(..., help="A photo of one face (jpg, png, webp, ...; EXIF orientation is honoured)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Avatar directory to write."),
+    avatar: str = typer.Option("splatting", "--avatar", help="Avatar plugin to train (one that trains from a "
+                               "tracked video)."),
+    size: int = typer.Option(512, "--size", min=64, help="Side of the square crop around the head, in pixels."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Training steps (default: the plugin's for "
+                                        "one view)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Keep the prepared dataset here (default: a "
+                                        "temporary directory, removed)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", "--force", help="Replace OUT (and --data) if they exist."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notes; errors are still printed."),
+) -> None:
+    """A photo to a talking-head avatar: being prepare + being fit with the defaults for one view,
+    then how closely the avatar gives the photo back and OUT/preview.png.
+
+    Example: being avatar from-photo me.jpg --out my-avatar && being run --avatar splatting
+    --set avatar.path=my-avatar --torso static --input speech.wav --out talk.mp4
+    """
+    from .photo_avatar import from_photo as make
+
+    note = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+    begin = time.perf_counter()
+    try:
+        path, fit = make(photo, out, plugin=avatar, size=size, device=device, steps=steps, data=data,
+                         overwrite=overwrite, progress=not quiet, say=note)
+    except (KeyboardInterrupt, Interrupted):
+        raise Interrupted(f"interrupted; nothing was written to {out}") from None
+    note(f"wrote {path} in {time.perf_counter() - begin:.0f} s; in the photo's pose the face is re-rendered at "
+         f"{fit.psnr_db:.1f} dB PSNR, SSIM {fit.ssim:.3f} ({fit.neutral_psnr_db:.1f} dB with a neutral face); "
+         f"preview: {path / 'preview.png'}")
+    note(f"drive it: being run --avatar {avatar} --set avatar.path={path} --torso static --out talk.mp4")

@@ -113,9 +113,10 @@ class PhotometricRefiner:
             self.color.copy_(samples.median(dim=0).values.clamp(0, 1))
 
     def refine(self, scales: Sequence[int] = (128, 256), epochs: float = 3.0, batch: int | None = None,
-               progress=None) -> None:  # noqa: ANN001 - progress(stage, step, steps) or None
-        """``epochs``: how often each frame is seen at each scale; ``batch``: frames per step
-        (default 32 on a GPU, whose cost per step hardly grows with it, 8 on the CPU)."""
+               progress=None, min_steps: int = 1) -> None:  # noqa: ANN001 - progress(stage, step, steps) or None
+        """``epochs``: how often each frame is seen at each scale, in at least ``min_steps`` steps
+        per scale (a photo is one frame); ``batch``: frames per step (default 32 on a GPU, whose
+        cost per step hardly grows with it, 8 on the CPU)."""
         tr = self.tr
         batch = batch or (32 if tr.device.type == "cuda" else 8)
         self._init_colors()
@@ -124,7 +125,7 @@ class PhotometricRefiner:
             opt = tr._optimizer(names, scale=self.lr_scale)
             opt.add_param_group({"params": [self.color], "lr": 0.02})
             frames = self._frames_at(size)  # uint8 [T, size, size, 3] on the device: each PNG read once per scale
-            steps = max(1, int(np.ceil(epochs * tr.T / batch)))
+            steps = max(min_steps, int(np.ceil(epochs * tr.T / batch)))
             for step in range(steps):
                 ids = torch.randperm(tr.T, generator=self.gen)[:batch].sort().values
                 target = frames[ids.to(frames.device)].float() / 255

@@ -1,4 +1,8 @@
-"""``being prepare`` end to end: a video in, a tracked dataset out (see docs/prepare.md).
+"""``being prepare`` end to end: a video or a photo in, a tracked dataset out (see docs/prepare.md).
+
+A photo is a one-frame clip, checked harder (its one face must be whole and large), that also
+gets a scene (``scene/``: the photo's background plate and torso layer, and where its neck is),
+so its avatar can be put back into it.
 
 Passes over the video: (1) decode and detect landmarks on the source frames, (2) decode again,
 crop, segment and write images and masks, then track on the landmarks (and the written images
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,6 +34,7 @@ from being_kernel.media import read_image, write_png
 from . import __version__
 from .crop import Crop, choose_crop
 from .decode import VideoInfo, extract_audio, probe_video, read_frames
+from .photo import check_face, is_photo, read_photo
 from .embedding import LandmarkEmbedding, find_embedding
 from .landmarks import FaceFollower, FaceLandmarker, LandmarkTrack, build_track
 from .tracking import TrackingConfig, TrackingResult
@@ -39,6 +44,25 @@ PERSON_DIR, HEAD_DIR, MOUTH_DIR = "masks/person", "masks/head", "masks/mouth"
 REPORT_DIR = "report"
 #: a face whose landmarks cover less than this fraction of the crop is too small to track well
 MIN_FACE_PX = 48
+#: photometric steps per scale for a single photo (a clip's count comes from its epochs): enough
+#: for the one view's colours and pose to settle
+PHOTO_PHOTOMETRIC_STEPS = 150
+#: the scene (background plate and torso layer) of a photo is kept at most this long on its long side
+SCENE_MAX_SIDE = 1024
+#: frame rate a photo's one-frame dataset declares (the motion rate avatars are driven at)
+PHOTO_FPS = 25.0
+
+Frames = Callable[[], Iterator[tuple[int, float, np.ndarray]]]  # () -> (index, seconds, RGB uint8 [H, W, 3])
+
+
+@dataclass(frozen=True)
+class Source:
+    """What is prepared: a video, or a photo (one frame, decoded once and kept)."""
+
+    path: Path
+    info: VideoInfo
+    frames: Frames
+    photo: np.ndarray | None = None  # uint8 [H, W, 3], upright, for a photo
 
 
 @dataclass
@@ -102,19 +126,38 @@ def _head_model(ref: str, notes: list[str]) -> tuple[HeadModelData, str, Path | 
     return head, ("demo" if ref == "demo" else str(p.resolve())), (p.parent if p.is_file() else None)
 
 
-def _detect(video: Path, opts: PrepareOptions, info: VideoInfo, say: Callable[[str], None]) -> tuple[LandmarkTrack, float]:
+def _video_source(video: Path, opts: PrepareOptions) -> Source:
+    info = probe_video(video)
+    return Source(video, info, lambda: read_frames(video, start=opts.start, end=opts.end, fps=opts.fps))
+
+
+def _photo_source(path: Path, opts: PrepareOptions, say: Callable[[str], None]) -> Source:
+    for name in ("start", "end", "fps"):
+        if getattr(opts, name) is not None:
+            raise InputError(f"--{name}: '{path}' is a photo, it has no time line", hint=f"leave out --{name}")
+    rgb = read_photo(path, say)
+    h, w = rgb.shape[:2]
+    info = VideoInfo(path=path, width=w, height=h, fps=PHOTO_FPS, duration_s=1 / PHOTO_FPS, rotation=0,
+                     has_audio=False)
+    return Source(path, info, lambda: iter([(0, 0.0, rgb)]), photo=rgb)
+
+
+def _detect(src: Source, opts: PrepareOptions, say: Callable[[str], None]) -> tuple[LandmarkTrack, float]:
     """Pass 1: the chosen face's landmarks in every frame (source pixels) and the frame rate."""
     follower = FaceFollower(opts.face)
     raw: list[np.ndarray | None] = []
+    info = src.info
     duration = (opts.end or info.duration_s) - (opts.start or 0.0)
     fps = opts.fps or info.fps
     with FaceLandmarker() as landmarker, tqdm(total=max(1, round(duration * fps)), unit="frame", desc="landmarks",
                                               disable=not opts.progress) as bar:
-        for _, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
+        for _, _, rgb in src.frames():
             raw.append(follower.choose(landmarker(rgb)))
             bar.update()
     if follower.note:
         say(f"note: {follower.note}")
+    if src.photo is not None:
+        check_face(raw[0], info.width, info.height, src.path)
     return build_track(raw, fps), fps
 
 
@@ -134,7 +177,7 @@ def _person_mask(person: np.ndarray, head: np.ndarray, full_frame: bool) -> np.n
     return np.maximum(out, head)
 
 
-def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndarray, tmp: Path) -> np.ndarray:
+def _write_frames(src: Source, opts: PrepareOptions, crop: Crop, points: np.ndarray, tmp: Path) -> np.ndarray:
     """Pass 2: crop, segment, write input/, alpha/ and masks/; returns the background plate.
     points [T, 478, 2]: the landmarks in output pixels."""
     from .masks import PersonSegmenter, background_plate, head_mask, mouth_mask
@@ -149,7 +192,7 @@ def _write_frames(video: Path, opts: PrepareOptions, crop: Crop, points: np.ndar
     with PersonSegmenter() as segment, ThreadPoolExecutor(4) as pool, \
             tqdm(total=n, unit="frame", desc="crop and masks", disable=not opts.progress) as bar:
         pending: list[Future] = []
-        for k, _, rgb in read_frames(video, start=opts.start, end=opts.end, fps=opts.fps):
+        for k, _, rgb in src.frames():
             if k >= n:
                 break
             image = crop.apply(rgb)
@@ -206,7 +249,8 @@ def _track(head: HeadModelData, emb: LandmarkEmbedding, track: LandmarkTrack, cr
             bars[stage].update()
         try:
             epochs = opts.photometric_epochs or (6.0 if device.type == "cuda" else 3.0)
-            refiner.refine(scales=(opts.size // 4, opts.size // 2), epochs=epochs, progress=tick)
+            refiner.refine(scales=(opts.size // 4, opts.size // 2), epochs=epochs, progress=tick,
+                           min_steps=PHOTO_PHOTOMETRIC_STEPS if tracker.T == 1 else 1)
         finally:
             for bar in bars.values():
                 bar.close()
@@ -227,14 +271,60 @@ def _write_tracking(res: TrackingResult, keep: np.ndarray, size: int, tmp: Path)
             (tmp / d / f"{k:05d}.png").unlink(missing_ok=True)
 
 
-def _identity_head(head: HeadModelData, res: TrackingResult, tmp: Path) -> str:
-    """The demo head with the fitted identity deformation, saved in the dataset: its reference."""
+def _identity_head(head: HeadModelData, res: TrackingResult, tmp: Path) -> HeadModelData:
+    """The demo head with the fitted identity deformation, saved in the dataset as head_model/."""
     from being_kernel.head import save_head_model
 
     shaped = replace(head, v_template=(head.v_template + res.identity).astype(np.float32),
                      name=f"{head.name} (fitted identity)")
     save_head_model(shaped, tmp / "head_model")
-    return "head_model"
+    return shaped
+
+
+def _write_scene(src: Source, res: TrackingResult, head: HeadModelData, track: LandmarkTrack, crop: Crop, fps: float,
+                 tmp: Path) -> None:
+    """A photo's scene (being_kernel.datasets.Scene) in tmp/scene: the photo at most SCENE_MAX_SIDE
+    long with the person inpainted away (the plate), the person below the head (the torso layer:
+    the person less the part of the head the tracked mesh covers: the photo's own neck, shoulders
+    and clothes, and the hair that stands out beyond the skull, which the avatar's Gaussians on
+    the mesh cannot reach), and where the tracked head's neck base (root joint) lies in it and at
+    what scale, so a compositor puts the avatar's head where the photo's was."""
+    from PIL import Image
+
+    from being_kernel.api import Cameras
+    from being_kernel.datasets import SCENE_DIR, write_scene
+    from being_kernel.head import FlameModel
+    from being_kernel.render import render_mesh
+
+    from .masks import PersonSegmenter, background_plate, head_mask
+
+    h, w = src.photo.shape[:2]
+    s = min(1.0, SCENE_MAX_SIDE / max(w, h))
+    W, H = max(2, 2 * round(w * s / 2)), max(2, 2 * round(h * s / 2))  # even: the video's size
+    rgb = np.asarray(Image.fromarray(src.photo).resize((W, H), Image.LANCZOS)) if (W, H) != (w, h) else src.photo
+    sx, sy = W / w, H / h
+    with PersonSegmenter() as segment:
+        person = segment(rgb)
+    plate, _ = background_plate([rgb], [person])
+    with torch.no_grad():
+        posed = FlameModel(head)(res.motion(head, fps), torch.from_numpy(res.shape).float() if res.shape.size else None)
+    root = posed.joints[0, 0].double().numpy()
+    # the tracked camera in scene pixels: dataset pixels -> photo pixels -> scene pixels
+    K = res.K / crop.scale
+    K[:2, 2] += [crop.x0, crop.y0]
+    K[:2] *= np.array([[sx], [sy]])
+    K[2] = [0.0, 0.0, 1.0]
+    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()[None]  # noqa: E731
+    silhouette = render_mesh(posed.vertices[0], torch.from_numpy(head.faces), Cameras(f32(res.R[0]), f32(res.t[0]),
+                             f32(K), W, H), supersample=2).alpha[0, ..., 0].numpy()
+    head_part = head_mask(person, track.points[0] * [sx, sy]) * silhouette
+    torso = np.concatenate([rgb, np.round(np.clip(person - head_part, 0, 1) * 255).astype(np.uint8)[..., None]], -1)
+    cam = res.R[0] @ root + res.t[0]
+    neck_out = (res.K @ (cam / cam[2]))[:2]  # dataset pixels
+    neck_src = neck_out / crop.scale + np.array([crop.x0, crop.y0])
+    px_per_m = float(res.K[0, 0] / cam[2] / crop.scale * sx)
+    write_scene(tmp / SCENE_DIR, plate, torso, (float(neck_src[0] * sx), float(neck_src[1] * sy)), px_per_m,
+                source=str(src.path.resolve()))
 
 
 def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | None = None,
@@ -246,8 +336,9 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
     video, out = Path(video).expanduser(), Path(out).expanduser().resolve()
     if opts.size < 64 or opts.size % 2:
         raise InputError(f"--size {opts.size}: must be an even number of pixels, at least 64")
-    info = probe_video(video)
     check_dataset_out(out, opts.overwrite)
+    src = _photo_source(video, opts, say) if is_photo(video) else _video_source(video, opts)
+    info = src.info
     notes: list[str] = []
     head, head_ref, flame_dir = _head_model(opts.head_model, notes)
     emb = find_embedding(head, head_ref if head_ref == "demo" else "flame", opts.embedding, flame_dir)
@@ -257,18 +348,18 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
     seconds: dict[str, float] = {}
     with writing_dataset(out, opts.overwrite) as tmp:
         start = time.perf_counter()
-        track, fps = _detect(video, opts, info, say)
+        track, fps = _detect(src, opts, say)
         seconds["landmarks"] = time.perf_counter() - start
         n = len(track.found)
         crop = choose_crop(track.points, track.found, info.width, info.height, opts.size, opts.full_frame)
         if track.face_size * crop.scale < MIN_FACE_PX * opts.size / 512:
             say(f"warning: the face is small ({track.face_size:.0f} px high in the video); tracking will be coarse")
         start = time.perf_counter()
-        plate = _write_frames(video, opts, crop, crop.to_output(track.points), tmp)
+        plate = _write_frames(src, opts, crop, crop.to_output(track.points), tmp)
         write_png(tmp / "background.png", plate)
         seconds["crop_masks"] = time.perf_counter() - start
         has_audio = extract_audio(video, tmp / "audio.wav", start=opts.start, end=opts.end) if info.has_audio else False
-        if not has_audio:
+        if not has_audio and src.photo is None:
             say("note: the video has no audio track; the dataset has none (fine for avatars, not for audio models)")
 
         res = _track(head, emb, track, crop, info, opts, tmp, device, seconds)
@@ -285,15 +376,20 @@ def prepare_video(video: str | Path, out: str | Path, opts: PrepareOptions | Non
         keep = ~bad if opts.drop_failed else np.ones(n, bool)
 
         start = time.perf_counter()
-        ref = _identity_head(head, res, tmp) if res.identity is not None else head_ref
+        shaped = _identity_head(head, res, tmp) if res.identity is not None else head
+        ref = "head_model" if res.identity is not None else head_ref
+        if src.photo is not None:
+            _write_scene(src, res, shaped, track, crop, fps, tmp)
         test_frames = opts.test_frames if opts.test_frames is not None else min(max(1, round(0.1 * keep.sum())),
                                                                                 int(keep.sum()) - 1)
         sidecar = {
             "format": SIDECAR_FORMAT, "format_version": SIDECAR_VERSION, "head_model": ref, "fps": fps,
             "test_frames": int(test_frames), "layout": "metrical", "full_frame": bool(opts.full_frame),
             **({"audio": "audio.wav"} if has_audio else {}),
+            **({"single_view": True, "scene": "scene"} if src.photo is not None else {}),
             "generator": {
                 "name": "being prepare", "being_prepare_version": __version__, "source": str(video.resolve()),
+                "source_kind": "photo" if src.photo is not None else "video",
                 "source_size": [info.width, info.height], "rotation": info.rotation,
                 "start": opts.start, "end": opts.end, "crop": asdict(crop), "tracked_head": head_ref,
                 "focal_source_px": float(res.K[0, 0] / crop.scale), "focal_given": opts.focal is not None,
