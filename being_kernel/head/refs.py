@@ -41,3 +41,20 @@ def resolve_head_model(ref: str, directory: Path | None = None, *, where: str = 
         "or the user cache), or a path to a head-model directory (save_head_model) or FLAME .pkl; put the "
         "head model there or fix the reference",
     )
+
+
+def carry_head_model(ref: str, dataset: Path, directory: Path, name: str = "head_model") -> str:
+    """The head-model reference an asset trained on ``dataset`` should store, made to outlive the
+    dataset: a head-model *directory* (e.g. ``being prepare``'s fitted identity) is copied into
+    ``directory``/``name`` and referenced relatively; "demo", the FLAME names and FLAME .pkl
+    files (which may not be redistributed) stay references, a relative path made absolute."""
+    import shutil
+
+    if ref == "demo" or ref in FLAME_REFS:
+        return ref
+    p = Path(ref).expanduser()
+    p = p if p.is_absolute() else (Path(dataset) / p).resolve()
+    if p.is_dir():
+        shutil.copytree(p, Path(directory) / name)
+        return name
+    return str(p)

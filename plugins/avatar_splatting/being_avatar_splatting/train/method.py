@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from being_kernel import ConfigError, InputError
 from being_kernel.datasets import TrackedVideo, copy_scene
-from being_kernel.head import FLAME_REFS
+from being_kernel.head import carry_head_model
 from being_kernel.render import eval_sh, rasterize, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, GradientStats, ParamGroup, TrainRender
 
@@ -204,9 +204,7 @@ class SplattingFit(FitMethod):
     def export(self, directory: Path, name: str) -> None:
         """The avatar directory (avatar.json + gaussians.safetensors)."""
         video, s = self.video, self.scene
-        ref = video.head_model
-        if ref != "demo" and ref not in FLAME_REFS and not Path(ref).expanduser().is_absolute():
-            ref = str((Path(video.root) / ref).resolve())
+        ref = carry_head_model(video.head_model, Path(video.root), directory)
         cams = s.frames.cameras
         # the avatar's default view: the tracked camera that looks most squarely at the face (FLAME
         # faces +z, so the camera's z axis, row 2 of R, should point along -z), framed like the demo
