@@ -102,27 +102,30 @@ def write_preview(path: Path, photo: np.ndarray, renders: np.ndarray) -> Path:
 def from_photo(photo: str | Path, out: str | Path, *, plugin: str = "splatting", size: int = 512, device: str = "auto",
                steps: int | None = None, data: str | Path | None = None, overwrite: bool = False, progress: bool = True,
                say: Callable[[str], None] = print) -> tuple[Path, FaceFit]:
-    """``being prepare PHOTO`` into ``data`` (a temporary directory when None, removed at the end),
-    ``being fit --avatar plugin`` into ``out``, the face-fit figures and ``out``/preview.png."""
+    """``being prepare PHOTO`` into ``data`` (a temporary directory when None), ``being fit
+    --avatar plugin``, the face-fit figures and ``preview.png``. All of it is made in a hidden
+    directory beside ``out`` that becomes ``out`` only when complete: an error or an interrupt
+    leaves nothing (but ``data``, when asked for, once it is complete)."""
     from being_kernel.api import Registry
     from being_kernel.media import check_output_dir
     from being_kernel.train import fit_dataset, trainer_of
 
     out = check_output_dir(Path(out), force=overwrite)
     spec = trainer_of(Registry.discover(), "avatar", plugin)
-    scratch = None
-    if data is None:
-        scratch = Path(tempfile.mkdtemp(prefix=".being-photo-", dir=out.parent))
-        data = scratch / "data"
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
+        data = Path(data) if data is not None else scratch / "data"
         prepare_video(photo, data, PrepareOptions(size=size, device=device, overlay=False, overwrite=overwrite,
                                                   progress=progress), say=say)
+        avatar = scratch / out.name
         values = {"fit": {"device": device, **({"steps": steps} if steps is not None else {})}}
-        fit_dataset(spec, "avatar", plugin, Path(data), out, values, work=Path(data).with_name("fit-work")
-                    if scratch else None, restart=True, log=say, announce=say, progress=progress)
-        quality, renders = face_fit(data, out, plugin=plugin, device=device)
-        write_preview(out / "preview.png", read_image(Path(data) / "input" / "00000.png"), renders)
+        fit_dataset(spec, "avatar", plugin, data, avatar, values, work=scratch / "fit-work", restart=True, log=say,
+                    announce=say, progress=progress)
+        quality, renders = face_fit(data, avatar, plugin=plugin, device=device)
+        write_preview(avatar / "preview.png", read_image(data / "input" / "00000.png"), renders)
+        if out.exists():  # check_output_dir allowed it: empty, or --overwrite
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        avatar.rename(out)
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return out, quality

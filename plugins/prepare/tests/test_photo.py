@@ -112,3 +112,23 @@ def test_face_checks(tmp_path) -> None:
         check_face(_face(height=MIN_FACE_PX - 4), 400, 400, where)
     with pytest.raises(InputError, match="cut by the photo's border"):
         check_face(_face(centre=(20.0, 200.0)), 400, 400, where)
+
+
+def test_from_photo_interrupted_leaves_nothing(tmp_path, monkeypatch) -> None:
+    """Ctrl-C while training: no avatar under OUT and nothing hidden beside it (the dataset
+    and the half-trained avatar are made in a hidden directory that is removed)."""
+    import being_kernel.train as train
+    from being_prepare import photo_avatar
+
+    def fake_prepare(photo, data, opts, say):  # noqa: ANN001, ANN202 - prepare_video's signature
+        (data / "input").mkdir(parents=True)
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        (args[4] / "partial").mkdir(parents=True)  # the avatar being written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(photo_avatar, "prepare_video", fake_prepare)
+    monkeypatch.setattr(train, "fit_dataset", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        photo_avatar.from_photo(tmp_path / "me.jpg", tmp_path / "me", device="cpu", progress=False, say=lambda s: None)
+    assert list(tmp_path.iterdir()) == []
