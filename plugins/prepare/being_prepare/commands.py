@@ -25,7 +25,9 @@ def being_cli_commands(app: typer.Typer) -> None:
 
 def prepare(
     video: Path = typer.Argument(..., help="The video: mp4, mov, webm or anything FFmpeg reads, any fps; rotation "
-                                 "metadata is honoured; its audio track becomes audio.wav."),
+                                 "metadata is honoured; its audio track becomes audio.wav. Or a photo (jpg, png, "
+                                 "webp, tiff, bmp; EXIF orientation honoured): a one-frame dataset with its scene "
+                                 "(background plate, torso layer) for being avatar from-photo and --torso static."),
     out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to create (metrical-tracker layout)."),
     start: Optional[float] = typer.Option(None, "--start", min=0, help="Seconds into the video to start at."),
     end: Optional[float] = typer.Option(None, "--end", min=0, help="Seconds into the video to stop at."),
@@ -60,7 +62,7 @@ def prepare(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, notes or result line; warnings and "
                                "errors are still printed."),
 ) -> None:
-    """A person's video to a tracked, masked dataset that being fit reads.
+    """A person's video or photo to a tracked, masked dataset that being fit reads.
 
     Landmarks (mediapipe's face mesh), a square crop around the head, person / head / mouth masks,
     a background plate, and a FLAME-format head fitted to every frame (camera, pose, expression,
