@@ -39,6 +39,8 @@ from .params import GaussianParams
 SEEN_HALF_PX = 1.0
 #: a Gaussian covering this many times more pixels outside the person mask than inside is carved away ...
 CARVE_RATIO = 2.0
+#: (most Gaussians cover well under a pixel: one showing a twentieth of a pixel outside counts)
+CARVE_MIN_PX = 0.05
 #: ... to this opacity logit (opacity 0.0003)
 CARVED_LOGIT = -8.0
 #: demo-head regions whose colours are never moved into the photo's palette (the photo does not show them)
@@ -172,7 +174,7 @@ def build_prior(g: GaussianParams, head: HeadModelData, gaussians: MeshGaussians
     seen = covered / (covered + SEEN_HALF_PX)
     # Gaussians the view shows mostly outside the person (a demo ear where this person's hair falls,
     # a skull wider than theirs) are not part of this person: made transparent, and counted seen
-    carve = (outside > CARVE_RATIO * covered) & (outside > SEEN_HALF_PX)
+    carve = (outside > CARVE_RATIO * covered) & (outside > CARVE_MIN_PX)
     seen = torch.where(carve, torch.ones_like(seen), seen)
     with torch.no_grad():
         old = (SH_C0 * g.params["sh_dc"][:, 0] + 0.5).clamp(0, 1)  # [N, 3]
