@@ -103,12 +103,12 @@ def main() -> None:
         size = first.shape[:2]
         face = float(np.linalg.norm(points[10] - points[152]))
         mouth = _box(points, [13, 14, 61, 291], 0.22 * face, size)
-        eyes = _box(points, [33, 133, 263, 362], 0.14 * face, size)
+        eyes = _box(points, [33, 133, 263, 362], 0.2 * face, size)
         photo_tile = (0, 0.0, np.ascontiguousarray(skimage.data.astronaut()))
         rows = [
             contact_sheet(labelled(read_frames(video, closed, None), mouth, 2.0), columns=len(closed)),
             contact_sheet(labelled(read_frames(video, opened, None), mouth, 2.0), columns=len(opened)),
-            contact_sheet(labelled(read_frames(video, blink, None), eyes, 2.0), columns=len(blink)),
+            contact_sheet(labelled(read_frames(video, blink, None), eyes, 2.0), columns=4),
             contact_sheet(labelled([photo_tile, *read_frames(video, turns, None)], scale=0.75), columns=3),
         ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
