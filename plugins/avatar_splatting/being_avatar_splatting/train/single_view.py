@@ -171,25 +171,26 @@ def build_prior(g: GaussianParams, head: HeadModelData, gaussians: MeshGaussians
     colours are the demo's; else they carry no colour worth keeping)."""
     with torch.enable_grad():
         photo, covered, outside = solve_colors(g, gaussians, posed, cameras, image, mask, backend, iterations)
-    seen = covered / (covered + SEEN_HALF_PX)
     # Gaussians the view shows mostly outside the person (a demo ear where this person's hair falls,
     # a skull wider than theirs) are not part of this person: made transparent, and counted seen
+    # (their prior is to stay so); they are no source of colour for the others
     carve = (outside > CARVE_RATIO * covered) & (outside > CARVE_MIN_PX)
-    seen = torch.where(carve, torch.ones_like(seen), seen)
+    shown = torch.where(carve, torch.zeros_like(covered), covered / (covered + SEEN_HALF_PX))  # [N] in [0, 1)
+    seen = torch.where(carve, torch.ones_like(shown), shown)
     with torch.no_grad():
         old = (SH_C0 * g.params["sh_dc"][:, 0] + 0.5).clamp(0, 1)  # [N, 3]
         group = _groups(head, g.face_ids) if demo_colors else torch.zeros(len(g), dtype=torch.int64, device=seen.device)
         fallback = old.clone()
-        skin = (group == 0) & (seen > 0.5)
+        skin = (group == 0) & (shown > 0.5)
         if int(skin.sum()) >= MIN_GROUP:
-            skin_map = _palette(old[skin], photo[skin], seen[skin])
+            skin_map = _palette(old[skin], photo[skin], shown[skin])
             for k in (0, 1):
-                sel = (group == k) & (seen > 0.5)
-                gain, bias = _palette(old[sel], photo[sel], seen[sel]) if int(sel.sum()) >= MIN_GROUP else skin_map
+                sel = (group == k) & (shown > 0.5)
+                gain, bias = _palette(old[sel], photo[sel], shown[sel]) if int(sel.sum()) >= MIN_GROUP else skin_map
                 fallback[group == k] = (old[group == k] * gain + bias).clamp(0, 1)
         centres, _, _ = gaussians.pose(rest)
         twin = mirror_index(centres[0])
-        twin_seen = seen[twin]
+        twin_seen = shown[twin]
         color = torch.where((twin_seen > seen)[:, None] & (group != 2)[:, None],
                             twin_seen[:, None] * photo[twin] + (1 - twin_seen[:, None]) * fallback, fallback)
         p = g.params
