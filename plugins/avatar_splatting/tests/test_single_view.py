@@ -18,7 +18,6 @@ from being_avatar_splatting.train.scene import load_scene
 from being_avatar_splatting.train.single_view import (CARVED_LOGIT, INTERIOR, _groups, _palette, build_prior,
                                                       demo_params, mirror_index, solve_colors)
 from being_kernel.datasets import SCENE_DIR, load_tracked_video, make_synthetic, write_scene
-from being_kernel.head import build_demo_head
 from being_kernel.media import read_image, write_png
 from being_kernel.render import rasterize
 
@@ -129,4 +128,3 @@ def test_fit_on_a_photo_dataset_uses_its_defaults_and_carries_its_scene(one_view
     assert summary["steps"] == 12 and summary["train_frames"] == 1 and summary["test_frames"] == 0
     assert (out / SCENE_DIR / "scene.json").is_file() and (out / SCENE_DIR / "torso.png").is_file()
     assert json.loads((out / "avatar.json").read_text())["head_model"] == "demo"
-    assert len(build_demo_head().faces) > 0

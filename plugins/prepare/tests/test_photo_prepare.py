@@ -62,7 +62,7 @@ def test_a_photo_becomes_a_one_frame_dataset_with_its_scene(prepared: Path, astr
     # the neck base lies below the chin, by less than a face height, and near the face's midline
     assert points[CHIN, 1] < ny < points[CHIN, 1] + face
     assert abs(nx - points[NOSE, 0]) < 0.35 * face
-    # a head is ~0.23 m from forehead to chin... the face's 0.19 m or so: the scale is that order
+    # forehead to chin is about 0.2 m on an adult: the scale must put the face in that range
     assert 0.1 < face / scene.head_px_per_metre < 0.3
     torso = read_image(scene.torso)
     nose = np.round(points[NOSE]).astype(int)
