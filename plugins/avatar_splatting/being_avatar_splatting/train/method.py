@@ -89,7 +89,7 @@ class SplattingFit(FitMethod):
         """The demo avatar's Gaussians where the head is the demo's mesh (else placed by area),
         coloured by the priors of the one view (single_view.build_prior)."""
         s, c = self.scene, self.config
-        head = self.video.head()
+        head = s.head
         demo = has_demo_topology(head)
         self.g = (demo_params(c.sh_degree, self.device) if demo else
                   GaussianParams.place(s.rest_vertices, s.faces, c.init_gaussians, c.sh_degree, generator=self.generator))

@@ -15,7 +15,7 @@ import torch
 
 from being_kernel.api import Motion
 from being_kernel.datasets import TrackedVideo
-from being_kernel.head import FlameModel, triangle_frames
+from being_kernel.head import FlameModel, HeadModelData, triangle_frames
 from being_kernel.train import FrameStore
 
 from .walking import edge_neighbours
@@ -38,6 +38,7 @@ class Scene:
     test: torch.Tensor
     motion_space: str
     shape: torch.Tensor
+    head: HeadModelData  # the tracking's head model (its regions name the demo head's parts)
 
 
 def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[int], None] | None = None) -> Scene:
@@ -56,4 +57,4 @@ def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[in
                  rest_vertices=rest, faces=faces, rest_area=triangle_frames(rest[None], faces)[3][0].clamp_min(1e-12),
                  neighbours=edge_neighbours(faces), train=torch.tensor(train, dtype=torch.int64, device=device),
                  test=torch.tensor(test, dtype=torch.int64, device=device), motion_space=video.motion.space,
-                 shape=video.shape.float().cpu())
+                 shape=video.shape.float().cpu(), head=head)
