@@ -27,3 +27,43 @@ def read_format_json(path: Path, name: str, max_version: int, upgrade_hint: str)
         raise InputError(f"{path}: format version {version} is newer than this software reads (format_version "
                          f"{version} > {max_version})", hint=upgrade_hint)
     return meta
+
+
+def check_tensors(tensors: dict, layout: dict, where: str, file: str, rows_from: str) -> int:
+    """Check ``tensors`` (name -> torch tensor) against ``layout`` (name -> (trailing shape, dtype)):
+    each present, shaped [N, *trailing] with N the length of ``rows_from``, of its dtype. Returns N;
+    InputError naming the first tensor that is missing or wrong."""
+    for key in layout:
+        if key not in tensors:
+            raise InputError(f"{where}: tensor '{key}' is missing from {file}",
+                             hint=f"the file stores {', '.join(layout)}")
+    n = int(tensors[rows_from].shape[0]) if tensors[rows_from].ndim else -1
+    for key, (tail, dtype) in layout.items():
+        t = tensors[key]
+        if tuple(t.shape) != (n, *tail):
+            raise InputError(f"{where}: tensor '{key}' has shape {tuple(t.shape)}, expected {(n, *tail)} "
+                             f"(N = {n} from {rows_from})")
+        if t.dtype != dtype:
+            raise InputError(f"{where}: tensor '{key}' has dtype {t.dtype}, expected {dtype}")
+    return n
+
+
+def check_camera_record(camera: object, where: str) -> None:
+    """InputError unless ``camera`` is ``{width, height, K: 3x3, R: 3x3, t: 3}`` (being_kernel.render.framing)."""
+    import numpy as np
+
+    try:
+        ok = (np.asarray(camera["K"], float).shape == (3, 3) and np.asarray(camera["R"], float).shape == (3, 3)
+              and np.asarray(camera["t"], float).shape == (3,) and int(camera["width"]) > 0 and int(camera["height"]) > 0)
+    except (KeyError, TypeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise InputError(f"{where}: camera must be {{width, height, K: 3x3, R: 3x3, t: 3}}, got {camera!r}")
+
+
+def camera_record(camera: dict) -> dict:
+    """A camera record (lists, arrays or tensors) as plain JSON values."""
+    import numpy as np
+
+    return {"width": int(camera["width"]), "height": int(camera["height"]),
+            **{k: np.asarray(camera[k], float).tolist() for k in ("K", "R", "t")}}

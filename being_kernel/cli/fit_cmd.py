@@ -66,4 +66,5 @@ def fit(
                           announce=echo, progress=not quiet)
     for line in summary.lines():
         echo(line)
-    echo(f"work files: {work}; 'being eval {out} --data {data}' gives the full report")
+    which = "" if contract != "avatar" or name == "splatting" else f" --avatar {name}"
+    echo(f"work files: {work}; 'being eval {out}{which} --data {data}' gives the full report")

@@ -2,7 +2,8 @@
 (``rasterize``, spherical harmonics ``eval_sh``), mesh-embedded Gaussians (``MeshGaussians``),
 the textured-mesh reference renderer (``render_mesh``), OpenCV camera converters from other
 conventions (``from_metrical_tracker``, ``from_insta``, ``from_imavatar``) and quaternion
-helpers. See docs/rendering.md.
+helpers, and the framing every Gaussian head renderer shares (avatar camera records, output
+frames: ``camera_for_size``, ``framed_camera``, ``gaussian_frames``). See docs/rendering.md.
 
 This module is the public surface; its submodules are private. ``Cameras`` lives in the core
 (``being_kernel.api.Cameras``) so that contracts and head models use it without importing the
@@ -10,6 +11,8 @@ renderers; it is re-exported here for renderer code."""
 
 from ..cameras import Cameras
 from .conventions import from_imavatar, from_insta, from_metrical_tracker
+from .framing import (EMPTY_ALPHA, PORTRAIT_ANCHOR_Y, PORTRAIT_PX_PER_METRE_PER_PX, camera_for_size, framed_camera,
+                      gaussian_frames, tracked_portrait)
 from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
                         view_dirs)
 from .mesh import MeshImages, render_mesh, sample_texture
@@ -20,6 +23,8 @@ __all__ = [
     "Cameras",
     "rasterize", "GaussianImages", "BACKENDS", "available_backends", "eval_sh", "sh_basis", "view_dirs", "SH_C0",
     "MeshGaussians",
+    "camera_for_size", "framed_camera", "gaussian_frames", "tracked_portrait", "EMPTY_ALPHA", "PORTRAIT_ANCHOR_Y",
+    "PORTRAIT_PX_PER_METRE_PER_PX",
     "render_mesh", "MeshImages", "sample_texture",
     "from_metrical_tracker", "from_insta", "from_imavatar",
     "quat_to_rotmat", "rotmat_to_quat", "quat_multiply",

@@ -18,16 +18,17 @@ from .summary import FitStat, FitSummary
 if TYPE_CHECKING:
     from .frames import FrameStore
     from .loop import FitContext, run_fit
-    from .losses import PhotometricLoss
+    from .losses import PhotometricLoss, huber
     from .method import FitMethod, ParamGroup, TrainRender, adam
     from .plugin import fit_dataset, trainer_of
     from .surgery import GradientStats, densify_candidates, select_and_extend
+    from .tracking import PosedTracking, pose_tracking
 
 _LAZY = {
-    "FrameStore": "frames", "FitContext": "loop", "run_fit": "loop", "PhotometricLoss": "losses",
+    "FrameStore": "frames", "FitContext": "loop", "run_fit": "loop", "PhotometricLoss": "losses", "huber": "losses",
     "FitMethod": "method", "ParamGroup": "method", "TrainRender": "method", "adam": "method",
     "GradientStats": "surgery", "densify_candidates": "surgery", "select_and_extend": "surgery",
-    "fit_dataset": "plugin", "trainer_of": "plugin",
+    "fit_dataset": "plugin", "trainer_of": "plugin", "PosedTracking": "tracking", "pose_tracking": "tracking",
 }
 
 __all__ = ["DATASET_KINDS", "DatasetKind", "FitConfig", "FitStat", "FitSummary", "TrainerSpec", *_LAZY]

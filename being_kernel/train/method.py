@@ -31,12 +31,14 @@ if TYPE_CHECKING:
 @dataclass
 class ParamGroup:
     """One optimizer group: ``name`` (unique), its tensor, base learning rate. ``per_row``: the
-    tensor's first dimension is one row per primitive (a Gaussian), so surgery may change it."""
+    tensor's first dimension is one row per primitive (a Gaussian), so surgery may change it.
+    ``eps``: Adam's epsilon for this group (None: the method's ``adam_eps``)."""
 
     name: str
     param: torch.nn.Parameter
     lr: float
     per_row: bool = False
+    eps: float | None = None
 
 
 @dataclass
@@ -131,7 +133,8 @@ def adam(groups: list[ParamGroup], eps: float) -> torch.optim.Adam:
     names = [g.name for g in groups]
     if len(set(names)) != len(names):
         raise ValueError(f"parameter group names must be unique, got {names}")
-    return torch.optim.Adam([{"params": [g.param], "lr": g.lr, "name": g.name} for g in groups], eps=eps)
+    return torch.optim.Adam([{"params": [g.param], "lr": g.lr, "name": g.name, "eps": eps if g.eps is None else g.eps}
+                             for g in groups], eps=eps)
 
 
 def build_method(target: type[FitMethod], data: Any, config: FitConfig, device: torch.device,

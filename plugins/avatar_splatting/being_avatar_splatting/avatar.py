@@ -32,11 +32,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from being_kernel import InputError
-from being_kernel.api import read_format_json
+from being_kernel.api import camera_record, check_camera_record, check_tensors, read_format_json
 from being_kernel.head import HeadModelData
 
 FORMAT_NAME = "being-splatting-avatar"
@@ -78,32 +77,14 @@ class Avatar:
 
     def validate(self, where: str = "avatar") -> None:
         """Raise InputError naming the first tensor with a wrong shape, dtype or value."""
-        for key in TENSORS:
-            if key not in self.gaussians:
-                raise InputError(f"{where}: tensor '{key}' is missing from {GAUSSIANS_FILE}",
-                                 hint=f"an avatar stores {', '.join(TENSORS)} (and optionally sh)")
-        n = self.num_gaussians
-        for key, (tail, dtype) in TENSORS.items():
-            t = self.gaussians[key]
-            if tuple(t.shape) != (n, *tail):
-                raise InputError(f"{where}: tensor '{key}' has shape {tuple(t.shape)}, expected {(n, *tail)} "
-                                 f"(N = {n} from face_ids)")
-            if t.dtype != dtype:
-                raise InputError(f"{where}: tensor '{key}' has dtype {t.dtype}, expected {dtype}")
+        n = check_tensors(self.gaussians, TENSORS, where, GAUSSIANS_FILE, "face_ids")
         if "sh" in self.gaussians:
             sh = self.gaussians["sh"]
             if sh.ndim != 3 or sh.shape[0] != n or sh.shape[1] not in (1, 4, 9, 16) or sh.shape[2] != 3:
                 raise InputError(f"{where}: tensor 'sh' has shape {tuple(sh.shape)}, expected ({n}, K, 3), K in 1, 4, 9, 16")
         if n and int(self.gaussians["face_ids"].min()) < 0:
             raise InputError(f"{where}: tensor 'face_ids' has negative triangle indices")
-        cam = self.camera
-        try:
-            ok = (np.asarray(cam["K"], float).shape == (3, 3) and np.asarray(cam["R"], float).shape == (3, 3)
-                  and np.asarray(cam["t"], float).shape == (3,) and int(cam["width"]) > 0 and int(cam["height"]) > 0)
-        except (KeyError, TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InputError(f"{where}: camera must be {{width, height, K: 3x3, R: 3x3, t: 3}}, got {cam!r}")
+        check_camera_record(self.camera, where)
 
     def check_head(self, head: HeadModelData, where: str = "avatar") -> None:
         """The Gaussians must sit on this head model's triangles, its shape must fit."""
@@ -125,8 +106,7 @@ def save_avatar(directory: str | Path, avatar: Avatar) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in avatar.gaussians.items()}
     save_file(tensors, str(directory / GAUSSIANS_FILE))
-    cam = {"width": int(avatar.camera["width"]), "height": int(avatar.camera["height"]),
-           **{k: np.asarray(avatar.camera[k], float).tolist() for k in ("K", "R", "t")}}
+    cam = camera_record(avatar.camera)
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": avatar.name,
             "head_model": avatar.head_model, "motion_space": avatar.motion_space,
             "shape": [float(x) for x in avatar.shape], "camera": cam,

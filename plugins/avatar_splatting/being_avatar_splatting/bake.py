@@ -25,10 +25,9 @@ def _targets(size: int) -> tuple[list, object]:
     """(motion, reference rgb [1,H,W,3], alpha [1,H,W,1]) for poses x expressions, and the camera."""
     from being_kernel.api import Cameras, Motion
     from being_kernel.head import FlameModel, build_demo_head, expression_vector
-    from being_kernel.render import render_mesh
+    from being_kernel.render import camera_for_size, render_mesh
 
     from .demo import demo_camera
-    from .renderer import camera_for_size
 
     data = build_demo_head()
     model = FlameModel(data)

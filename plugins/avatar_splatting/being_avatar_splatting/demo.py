@@ -25,21 +25,18 @@ DEMO_COVERAGE = 1.0
 #: of a pixel's value; tests/test_splatting.py measures it). Small discs, so open lids do not spill
 #: over the eye.
 LID_GAUSSIANS, LID_COVERAGE = 3000, 0.7
-#: The demo camera's image scale at the neck base, as a multiple of the image height (px/m = this x H).
-DEMO_PX_PER_METRE_PER_PX = 2.4
-#: Where the neck base lands, as a fraction of the image height (the head fills the image above it).
-DEMO_ANCHOR_Y = 0.92
 #: Camera distance in front of the neck base (metres), at the height of the face's middle.
 DEMO_DISTANCE, DEMO_EYE_HEIGHT = 0.62, -0.02
 
 
 def demo_camera(width: int, height: int) -> dict:
     """A frontal portrait camera for the demo head (OpenCV convention, world y up, head facing +z):
-    the neck base projects to (width / 2, DEMO_ANCHOR_Y x height), the image scale there is
-    DEMO_PX_PER_METRE_PER_PX x height px/m, so head and neck fill the image above the anchor and a
-    compositor's default neck position leaves room above the head."""
+    framed by ``being_kernel.render.framed_camera`` (neck base at (width / 2, 0.92 height), 2.4 height
+    px/m there), so head and neck fill the image above the anchor and a compositor's default neck
+    position leaves room above the head."""
     from being_kernel.api import Motion
     from being_kernel.head import FlameModel, build_demo_head
+    from being_kernel.render import framed_camera
 
     data = build_demo_head()
     with torch.no_grad():
@@ -47,20 +44,7 @@ def demo_camera(width: int, height: int) -> dict:
     eye = torch.tensor([0.0, DEMO_EYE_HEIGHT, float(root[2]) + DEMO_DISTANCE], dtype=torch.float64)
     R = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # x right, y down, looking along -z
     t = -R @ eye
-    return portrait_camera(R, t, root, width, height)
-
-
-def portrait_camera(R: torch.Tensor, t: torch.Tensor, root: torch.Tensor, width: int, height: int) -> dict:
-    """The camera with extrinsics ``R`` [3,3], ``t`` [3] and intrinsics that frame a head like the
-    demo avatar: the neck base ``root`` [3] (world) projects to (width / 2, DEMO_ANCHOR_Y x height)
-    at DEMO_PX_PER_METRE_PER_PX x height px/m, so torso compositors find the neck where they expect."""
-    R, t, root = (torch.as_tensor(x, dtype=torch.float64) for x in (R, t, root))
-    cam_root = R @ root + t
-    f = DEMO_PX_PER_METRE_PER_PX * height * float(cam_root[2])
-    cx = width / 2.0 - f * float(cam_root[0] / cam_root[2])
-    cy = DEMO_ANCHOR_Y * height - f * float(cam_root[1] / cam_root[2])
-    K = [[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]]
-    return {"width": int(width), "height": int(height), "K": K, "R": R.tolist(), "t": t.tolist()}
+    return framed_camera(R, t, root, width, height)
 
 
 @lru_cache(maxsize=1)
@@ -126,4 +110,4 @@ def export_demo_avatar(directory: str | Path) -> Path:
     return save_avatar(directory, demo_avatar())
 
 
-__all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar", "portrait_camera"]
+__all__ = ["DEMO_GAUSSIANS", "demo_avatar", "demo_camera", "export_demo_avatar"]

@@ -15,31 +15,14 @@ from __future__ import annotations
 import torch
 
 from being_kernel import ConfigError
-from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion,
-                              Placement, Stream, default_device, head_poses, resolve_device)
+from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion, Stream,
+                              default_device, resolve_device)
 from being_kernel.datasets import SCENE_DIR, SCENE_FILE
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
-from being_kernel.render import MeshGaussians, eval_sh, rasterize, view_dirs
+from being_kernel.render import MeshGaussians, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
 
 from .avatar import load_avatar
 from .spec import SplattingConfig
-
-#: alpha below which a pixel counts as empty (depth inf), gsplat's per-Gaussian alpha threshold
-EMPTY_ALPHA = 1.0 / 255.0
-
-
-def camera_for_size(camera: dict, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The avatar's camera for an image of (width, height): scaled by height / its height (square
-    pixels kept), re-centred horizontally. Returns R [3,3], t [3], K [3,3] (float32)."""
-    w0, h0 = int(camera["width"]), int(camera["height"])
-    K = torch.tensor(camera["K"], dtype=torch.float64)
-    s = height / h0
-    K[:2, :] *= s
-    K[0, 2] += (width - w0 * s) / 2.0
-    K[2] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-    return (torch.tensor(camera["R"], dtype=torch.float32), torch.tensor(camera["t"], dtype=torch.float32),
-            K.float())
-
 
 class SplattingRenderer(FlameRenderer):
     """Renders a SplattingAvatar (or the built-in demo avatar) from FLAME-layout motion."""
@@ -112,27 +95,18 @@ class SplattingRenderer(FlameRenderer):
         """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""
         n = motion.num_frames
         motion = motion.to(self.device)
-        # the frames report the camera they were rendered through: the avatar's one, or camera i
-        heads = head_poses(motion, self.cameras(1) if cams is None else cams)
         posed = self.model(motion, self.shape)
         means, quats, scales = self.gaussians.pose(posed.vertices)
-        cams = self.cameras(n) if cams is None else cams
+        own = cams is None
+        cams = self.cameras(n) if own else cams
         if self.sh is not None:
             colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree)
         else:
             colors = self.gaussians.color
         img = rasterize(means, quats, scales, self.gaussians.opacity, colors, cams, background=None,
                         backend=self.config.backend)
-        rgba = torch.cat([img.rgb, img.alpha], dim=-1).clamp_(0.0, 1.0)
-        depth = torch.where(img.alpha[..., 0] > EMPTY_ALPHA, img.depth[..., 0], torch.full_like(img.depth[..., 0], float("inf")))
-        anchor, anchor_z = cams.project(posed.joints[:, :1])
-        anchor, anchor_z = anchor[:, 0].cpu().double(), anchor_z[:, 0].cpu().double()
-        fx = cams.K[:, 0, 0].cpu().double()
-        frames = []
-        for i in range(n):
-            place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), float(fx[i] / anchor_z[i]))
-            frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place, heads[i]))
-        return frames
+        # the frames report the camera they were rendered through: the avatar's one, or camera i
+        return gaussian_frames(img, posed.joints[:, 0], cams, motion, first, self.cameras(1) if own else None)
 
     def open_stream(self) -> Stream[Motion, list[Frame]]:
         return FramewiseRenderStream(self.render)  # stateless per frame

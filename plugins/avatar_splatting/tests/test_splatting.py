@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from being_avatar_splatting.avatar import Avatar, load_avatar, save_avatar
-from being_avatar_splatting.demo import DEMO_ANCHOR_Y, DEMO_PX_PER_METRE_PER_PX, demo_avatar, export_demo_avatar
+from being_avatar_splatting.demo import demo_avatar, export_demo_avatar
+from being_kernel.render import PORTRAIT_ANCHOR_Y as DEMO_ANCHOR_Y, PORTRAIT_PX_PER_METRE_PER_PX as DEMO_PX_PER_METRE_PER_PX
 from being_avatar_splatting.renderer import SplattingRenderer
 from being_avatar_splatting.spec import SPEC, SplattingConfig
 from being_kernel import InputError
@@ -309,7 +310,7 @@ def test_baked_demo_avatar_matches_the_mesh_better_than_placed_gaussians() -> No
     from being_kernel.render import rasterize, render_mesh
 
     from being_avatar_splatting.demo import _demo_gaussians, _placed_gaussians, demo_camera
-    from being_avatar_splatting.renderer import camera_for_size
+    from being_kernel.render import camera_for_size
 
     data = build_demo_head()
     m = Motion.zeros(1, data.n_expression, space=data.motion_space)

@@ -24,11 +24,10 @@ from tqdm import tqdm
 from being_kernel import ConfigError, InputError
 from being_kernel.datasets import TrackedVideo, copy_scene
 from being_kernel.head import carry_head_model
-from being_kernel.render import eval_sh, rasterize, view_dirs
+from being_kernel.render import eval_sh, rasterize, tracked_portrait, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, GradientStats, ParamGroup, TrainRender
 
 from ..avatar import Avatar, save_avatar
-from ..demo import portrait_camera
 from ..spec import SplattingFitConfig
 from .densify import densify_and_prune
 from .params import LEARNING_RATES, GaussianParams
@@ -205,12 +204,7 @@ class SplattingFit(FitMethod):
         """The avatar directory (avatar.json + gaussians.safetensors)."""
         video, s = self.video, self.scene
         ref = carry_head_model(video.head_model, Path(video.root), directory)
-        cams = s.frames.cameras
-        # the avatar's default view: the tracked camera that looks most squarely at the face (FLAME
-        # faces +z, so the camera's z axis, row 2 of R, should point along -z), framed like the demo
-        # avatar so that torso compositors find the neck where they expect it
-        k = int(torch.argmin(cams.R[:, 2, 2]))
-        camera = portrait_camera(cams.R[k].cpu(), cams.t[k].cpu(), s.roots[k].cpu(), cams.width, cams.height)
+        camera = tracked_portrait(s.frames.cameras, s.roots)  # framed like the demo avatar, for torso compositors
         avatar = Avatar(name=name, head_model=ref, gaussians=self.g.export(), camera=camera, shape=s.shape.tolist(),
                         motion_space=s.motion_space, background=(0.0, 0.0, 0.0))
         save_avatar(directory, avatar)

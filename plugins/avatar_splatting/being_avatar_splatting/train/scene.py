@@ -13,10 +13,9 @@ from typing import Callable
 
 import torch
 
-from being_kernel.api import Motion
 from being_kernel.datasets import TrackedVideo
-from being_kernel.head import FlameModel, HeadModelData, triangle_frames
-from being_kernel.train import FrameStore
+from being_kernel.head import HeadModelData, triangle_frames
+from being_kernel.train import FrameStore, pose_tracking
 
 from .walking import edge_neighbours
 
@@ -43,18 +42,13 @@ class Scene:
 
 def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[int], None] | None = None) -> Scene:
     """Read every frame of ``video`` (images, masks, meshes) onto ``device``."""
-    head = video.head()
-    model = FlameModel(head).to(device).eval()
-    shape = video.shape.to(device) if video.shape.numel() else None
-    with torch.no_grad():
-        posed = [model(video.motion.slice(a, min(a + 64, len(video))).to(device), shape)
-                 for a in range(0, len(video), 64)]
-        rest = model(Motion.zeros(1, 0, space=video.motion.space, device=device), shape).vertices[0]
-    faces = model.faces.to(device)
+    track = pose_tracking(video, device)
+    faces = track.model.faces.to(device)
+    rest = track.rest_vertices
     train, test = video.split()
     return Scene(frames=FrameStore.load(video, device, progress=progress),
-                 vertices=torch.cat([p.vertices for p in posed]), roots=torch.cat([p.joints[:, 0] for p in posed]),
+                 vertices=track.posed.vertices, roots=track.posed.joints[:, 0],
                  rest_vertices=rest, faces=faces, rest_area=triangle_frames(rest[None], faces)[3][0].clamp_min(1e-12),
                  neighbours=edge_neighbours(faces), train=torch.tensor(train, dtype=torch.int64, device=device),
                  test=torch.tensor(test, dtype=torch.int64, device=device), motion_space=video.motion.space,
-                 shape=video.shape.float().cpu(), head=head)
+                 shape=track.shape, head=track.head)

@@ -1,0 +1,80 @@
+"""What every Gaussian head renderer shares around the rasterizer: the camera stored in an avatar
+directory (a JSON record), scaled to the output size or framed like a portrait, and rasterized
+images turned into the kernel's output :class:`~being_kernel.types.Frame`s.
+
+A camera record is ``{"width", "height", "K": 3x3, "R": 3x3, "t": 3}`` as plain lists, OpenCV
+convention (x right, y down, z forward; ``R, t`` world -> camera).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..cameras import Cameras
+from ..types import Frame, Motion, Placement, head_poses
+from .gaussians import GaussianImages
+
+#: Portrait framing: the image scale at the neck base, as a multiple of the image height (px/m = this x H).
+PORTRAIT_PX_PER_METRE_PER_PX = 2.4
+#: Portrait framing: where the neck base lands, as a fraction of the image height (the head fills the image above it).
+PORTRAIT_ANCHOR_Y = 0.92
+#: Alpha below which a pixel counts as empty (depth inf): gsplat's per-Gaussian alpha threshold.
+EMPTY_ALPHA = 1.0 / 255.0
+
+
+def camera_for_size(camera: dict, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The camera record for an image of (width, height): scaled by height / its height (square
+    pixels kept), re-centred horizontally. Returns R [3,3], t [3], K [3,3] (float32)."""
+    w0, h0 = int(camera["width"]), int(camera["height"])
+    K = torch.tensor(camera["K"], dtype=torch.float64)
+    s = height / h0
+    K[:2, :] *= s
+    K[0, 2] += (width - w0 * s) / 2.0
+    K[2] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    return (torch.tensor(camera["R"], dtype=torch.float32), torch.tensor(camera["t"], dtype=torch.float32),
+            K.float())
+
+
+def framed_camera(R: torch.Tensor, t: torch.Tensor, root: torch.Tensor, width: int, height: int) -> dict:
+    """The camera record with extrinsics ``R`` [3,3], ``t`` [3] and intrinsics that frame a head as a
+    portrait: the neck base ``root`` [3] (world) projects to (width / 2, PORTRAIT_ANCHOR_Y x height)
+    at PORTRAIT_PX_PER_METRE_PER_PX x height px/m, so torso compositors find the neck where they expect."""
+    R, t, root = (torch.as_tensor(x, dtype=torch.float64) for x in (R, t, root))
+    cam_root = R @ root + t
+    f = PORTRAIT_PX_PER_METRE_PER_PX * height * float(cam_root[2])
+    cx = width / 2.0 - f * float(cam_root[0] / cam_root[2])
+    cy = PORTRAIT_ANCHOR_Y * height - f * float(cam_root[1] / cam_root[2])
+    K = [[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]]
+    return {"width": int(width), "height": int(height), "K": K, "R": R.tolist(), "t": t.tolist()}
+
+
+def gaussian_frames(img: GaussianImages, roots: torch.Tensor, cams: Cameras, motion: Motion, first: int,
+                    head_cameras: Cameras | None = None) -> list[Frame]:
+    """Output frames ``first..first+n-1`` from rasterized images of ``motion`` ([n] frames).
+
+    img: n images (background None, so rgb is premultiplied); roots [n, 3] the posed root joints
+    (neck base) in world space; cams: the n cameras rendered through; head_cameras: the camera each
+    frame reports in its HeadPose (default ``cams``; a renderer with one own camera passes it once).
+    Frames: RGBA [H, W, 4] in [0, 1], expected depth (inf where alpha <= EMPTY_ALPHA), the Placement
+    of the root joint (its projection, fx / its depth px/m) and the HeadPose."""
+    n = motion.num_frames
+    heads = head_poses(motion, cams if head_cameras is None else head_cameras)
+    rgba = torch.cat([img.rgb, img.alpha], dim=-1).clamp_(0.0, 1.0)
+    depth = torch.where(img.alpha[..., 0] > EMPTY_ALPHA, img.depth[..., 0], torch.full_like(img.depth[..., 0], float("inf")))
+    anchor, anchor_z = cams.project(roots[:, None])
+    anchor, anchor_z = anchor[:, 0].cpu().double(), anchor_z[:, 0].cpu().double()
+    fx = cams.K[:, 0, 0].cpu().double()
+    frames = []
+    for i in range(n):
+        place = Placement((float(anchor[i, 0]), float(anchor[i, 1])), float(fx[i] / anchor_z[i]))
+        frames.append(Frame(rgba[i], first + i, (first + i) / motion.fps, depth[i], place, heads[i]))
+    return frames
+
+
+def tracked_portrait(cameras: Cameras, roots: torch.Tensor) -> dict:
+    """The default view of an avatar trained on tracked frames: of ``cameras`` (T), the one that
+    looks most squarely at the face (FLAME faces +z, so the camera's z axis, row 2 of R, should
+    point along -z), framed by :func:`framed_camera` at the frames' size around that frame's root
+    joint ``roots`` [T, 3]. A camera record."""
+    k = int(torch.argmin(cameras.R[:, 2, 2]))
+    return framed_camera(cameras.R[k].cpu(), cameras.t[k].cpu(), roots[k].cpu(), cameras.width, cameras.height)
