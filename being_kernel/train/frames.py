@@ -6,12 +6,28 @@ about 600 MB), converted per batch.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
 from ..cameras import Cameras
+
+
+#: Whether ``FrameStore.read`` shows its bar: ``run_fit(progress=False)`` (``being fit -q``) turns it off.
+_SHOW_PROGRESS: ContextVar[bool] = ContextVar("being_train_progress", default=True)
+
+
+@contextmanager
+def progress_shown(show: bool) -> Iterator[None]:
+    """Within the block, ``FrameStore.read`` shows its progress bar only if ``show``."""
+    token = _SHOW_PROGRESS.set(show)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
 
 
 @dataclass
@@ -47,6 +63,15 @@ class FrameStore:
                    images=torch.stack(images).to(device) if images else torch.zeros(0, h, w, 3, dtype=torch.uint8, device=device),
                    masks=torch.stack(masks).to(device) if masks else torch.zeros(0, h, w, 1, dtype=torch.uint8, device=device),
                    cameras=video.cameras[index].to(device))
+
+    @classmethod
+    def read(cls, video, device: torch.device) -> FrameStore:  # noqa: ANN001 - a TrackedVideo
+        """All of ``video``'s frames, as ``load``, with a "reading frames" bar (unless ``being fit -q``)."""
+        from tqdm import tqdm
+
+        with tqdm(total=len(video), unit="frame", desc="reading frames", leave=False,
+                  disable=not _SHOW_PROGRESS.get()) as bar:
+            return cls.load(video, device, progress=bar.update)
 
     def __len__(self) -> int:
         return int(self.frames.numel())

@@ -30,6 +30,7 @@ from ..devices import default_device, resolve_device
 from ..errors import Interrupted
 from ..media import write_png
 from ..metrics import psnr
+from .frames import progress_shown
 from .checkpoint import CHECKPOINT, fingerprint, load_checkpoint, save_checkpoint
 from ..spec import TrainerSpec
 from .config import FitConfig
@@ -86,7 +87,8 @@ def run_fit(trainer: TrainerSpec, data: TrackedVideo, out: Path, config: FitConf
     generator = torch.Generator().manual_seed(config.seed)
     ctx = FitContext(config=config, device=device, generator=generator, work=work, log=log)
     loss_fn = PhotometricLoss(config, device, log)  # first: a missing LPIPS file fails before any reading
-    method = build_method(trainer.load_method(), data, config, device, generator)
+    with progress_shown(progress):
+        method = build_method(trainer.load_method(), data, config, device, generator)
     print_ = fingerprint({"data": str(Path(data.root).resolve()), "frames": len(data),
                           "method": trainer.method, "config": _schedule_free(config), **method.fingerprint()})
     ckpt = work / CHECKPOINT

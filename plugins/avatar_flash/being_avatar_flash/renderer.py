@@ -120,7 +120,8 @@ class FlashRenderer(FlameRenderer):
                                               self.deform(motion), self.rotation, self.scale)
         own = cams is None
         cams = self.cameras(n) if own else cams
-        colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree)
+        # colours above 1 would break premultiplied output (rgb <= alpha); training clamps the same way
+        colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree).clamp_max(1.0)
         img = rasterize(means, quats, scales, self.opacity, colors, cams, background=None, backend=self.config.backend)
         return gaussian_frames(img, posed.joints[:, 0], cams, motion, first, self.cameras(1) if own else None)
 

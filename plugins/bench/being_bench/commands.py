@@ -37,7 +37,8 @@ def bench(
                                      "paths in $BEING_BENCH_CLIPS (os.pathsep-separated), else 5 s of the kernel's "
                                      "demo speech (no phone timing)."),
     set_: list[str] = typer.Option([], "--set", help="Plugin config, CONTRACT.FIELD=VALUE, as for being run, for "
-                                   "every plugin of that contract (a plugin without the field: its cells say so)."),
+                                   "every plugin of that contract (a plugin without the field: its cells say so); "
+                                   "CONTRACT.PLUGIN.FIELD=VALUE for one plugin only, e.g. avatar.flash.path=DIR."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or YAML file with tables audio, avatar, torso."),
     repeats: int = typer.Option(3, "--repeats", min=1, help="Timed runs per figure (median and spread are reported)."),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="Untimed runs before each timed measurement. "

@@ -49,11 +49,16 @@ def split_list(items: list[str]) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
-def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str) -> dict[str, Any]:
-    """A plugin's config values in a cell: its bench settings, then ``user`` (--set, --config),
-    then the cell's size (avatar and torso) and device, where its config has those fields."""
+def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str,
+                  name: str = "", plugins: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A plugin's config values in a cell: its bench settings, then ``user`` (--set, --config), then
+    the cell's size (avatar and torso) and device, where its config has those fields. In ``user``,
+    a table named after one of the contract's ``plugins`` (``--set avatar.flash.path=DIR``) is for
+    that plugin only, over the contract-wide values; the plugin is ``name``."""
     bench = spec.bench.config_for(device.split(":")[0]) if spec.bench else {}
-    values = merge_config({"_": bench}, {"_": dict(user)})["_"]
+    shared = {k: v for k, v in user.items() if not (k in plugins and isinstance(v, Mapping))}
+    own = user.get(name) if isinstance(user.get(name), Mapping) else {}
+    values = merge_config(merge_config({"_": bench}, {"_": shared}), {"_": dict(own)})["_"]
     fields = spec.config.model_fields
     if contract != "audio" and "size" in fields:
         values["size"] = [size[0], size[1]]
@@ -107,7 +112,8 @@ def plan_cells(
                 plans.append(plan.model_copy(update={"skip": reason}))
                 continue
             cell_specs = {c: specs[c, triple[c]] for c in CONTRACTS}
-            values = {c: plugin_values(s, c, user_values.get(c, {}), size, device) for c, s in cell_specs.items()}
+            values = {c: plugin_values(s, c, user_values.get(c, {}), size, device, triple[c], tuple(chosen[c]))
+                      for c, s in cell_specs.items()}
             plan_warmup = warmup if warmup is not None else max(s.bench.warmup if s.bench else 1 for s in cell_specs.values())
             plans.append(plan.model_copy(update={"values": values, "warmup": plan_warmup}))
     return plans

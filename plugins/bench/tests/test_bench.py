@@ -203,6 +203,17 @@ def test_plan_applies_bench_settings_user_values_and_axes() -> None:
     assert sized[0].size == (32, 32) and sized[0].warmup == 0 and sized[0].values["avatar"]["delay_s"] == 0.25
 
 
+def test_plugin_scoped_values_reach_that_plugin_only() -> None:
+    reg = _registry()
+    second = dataclasses.replace(reg.spec("avatar", "fake"))
+    reg = Registry([*(r for r in reg.records), PluginRecord("other", "avatar", "x", "0", "x:y", "ok", spec=second)])
+    names = {"audio": ["fake"], "avatar": ["fake", "other"], "torso": ["fake"]}
+    user = {"avatar": {"delay_s": 0.1, "other": {"delay_s": 0.3}}}
+    fake, other = plan_cells(reg, names, [], ["cpu"], [DEMO_CLIP], user, None, cuda_devices=0)
+    assert fake.values["avatar"]["delay_s"] == 0.1 and "other" not in fake.values["avatar"]
+    assert other.values["avatar"]["delay_s"] == 0.3 and "other" not in other.values["avatar"]
+
+
 def test_schema_refuses_a_figure_without_value_or_reason_and_a_cell_without_all_figures() -> None:
     with pytest.raises(ValueError):
         Figure(value=None, unit="ms")

@@ -11,8 +11,6 @@ which is the parsing network's "mouth" class wherever the tracking fits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -72,11 +70,10 @@ def mouth_masks(vertices: torch.Tensor, faces: torch.Tensor, mouth: torch.Tensor
     return torch.cat(out)
 
 
-def load_data(video: TrackedVideo, n_expression: int, device: torch.device,
-              progress: Callable[[int], None] | None = None) -> TrainingData:
+def load_data(video: TrackedVideo, n_expression: int, device: torch.device) -> TrainingData:
     """Read every frame of ``video`` onto ``device`` and derive the conditions and mouth masks."""
     track = pose_tracking(video, device)
-    frames = FrameStore.load(video, device, progress=progress)
+    frames = FrameStore.read(video, device)
     mouth = mouth_triangles(track.head)
     masks = None if mouth is None else mouth_masks(track.posed.vertices, track.model.faces, mouth, frames.cameras)
     train, test = video.split()

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from being_kernel import ConfigError
 from being_kernel.datasets import TrackedVideo, copy_scene
@@ -48,8 +47,7 @@ class FlashFit(FitMethod):
         self.head = video.head()
         self.n_expression = self.head.n_expression
         face_ids, bary = head_texels(self.head, config.uv_size)  # InputError without UVs, before reading frames
-        with tqdm(total=len(video), unit="frame", desc="reading frames", leave=False) as bar:
-            self.data: TrainingData = load_data(video, self.n_expression, device, bar.update)
+        self.data: TrainingData = load_data(video, self.n_expression, device)
         faces = self.data.track.model.faces.to(device)
         self.points = SurfacePoints(torch.from_numpy(face_ids).to(device), torch.from_numpy(bary).to(device), faces)
         self.canonical = self.points.on(self.data.track.rest_vertices)  # [N, 3] the network's position input
@@ -104,7 +102,7 @@ class FlashFit(FitMethod):
         raw = self.net(self.net.position_features(self.canonical), d.cond[idx])
         means, quats, scales = pose_gaussians(self.points, d.track.posed.vertices[idx], d.head_rotation[idx], raw,
                                               g.params["rotation"], g.scale)
-        colors = eval_sh(g.sh[None].expand(idx.numel(), -1, -1, -1), view_dirs(means, cams), degree)
+        colors = eval_sh(g.sh[None].expand(idx.numel(), -1, -1, -1), view_dirs(means, cams), degree).clamp_max(1.0)
         return rasterize(means, quats, scales, g.opacity, colors, cams, background=background,
                          backend=self.config.backend).rgb
 

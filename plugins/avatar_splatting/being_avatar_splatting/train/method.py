@@ -58,8 +58,7 @@ class SplattingFit(FitMethod):
         if config.backend == "gsplat" and device.type != "cuda":
             raise ConfigError('fit.backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
         self.video, self.config, self.device, self.generator = video, config, device, generator
-        with tqdm(total=len(video), unit="frame", desc="reading frames", leave=False) as bar:
-            self.scene = load_scene(video, device, bar.update)
+        self.scene = load_scene(video, device)
         if self.scene.train.numel() == 0:
             raise InputError(f"{video.root}: no training frames left after holding out {self.scene.test.numel()}")
         self.train_indices, self.test_indices = self.scene.train, self.scene.test

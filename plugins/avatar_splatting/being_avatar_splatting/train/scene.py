@@ -9,8 +9,6 @@ skinning need not run per step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 from being_kernel.datasets import TrackedVideo
@@ -40,13 +38,13 @@ class Scene:
     head: HeadModelData  # the tracking's head model (its regions name the demo head's parts)
 
 
-def load_scene(video: TrackedVideo, device: torch.device, progress: Callable[[int], None] | None = None) -> Scene:
+def load_scene(video: TrackedVideo, device: torch.device) -> Scene:
     """Read every frame of ``video`` (images, masks, meshes) onto ``device``."""
     track = pose_tracking(video, device)
     faces = track.model.faces.to(device)
     rest = track.rest_vertices
     train, test = video.split()
-    return Scene(frames=FrameStore.load(video, device, progress=progress),
+    return Scene(frames=FrameStore.read(video, device),
                  vertices=track.posed.vertices, roots=track.posed.joints[:, 0],
                  rest_vertices=rest, faces=faces, rest_area=triangle_frames(rest[None], faces)[3][0].clamp_min(1e-12),
                  neighbours=edge_neighbours(faces), train=torch.tensor(train, dtype=torch.int64, device=device),
