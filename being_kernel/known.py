@@ -32,7 +32,7 @@ KNOWN_METHODS: tuple[KnownMethod, ...] = (
     KnownMethod("splatting", "avatar", "being-avatar-splatting", "avatar_splatting",
                 "SplattingAvatar (CVPR 2024): Gaussians embedded in the FLAME mesh"),
     KnownMethod("flash", "avatar", "being-avatar-flash", "avatar_flash",
-                "FlashAvatar (CVPR 2024): Gaussians on the FLAME UV surface with learned offsets", planned=True),
+                "FlashAvatar (CVPR 2024): Gaussians on the FLAME UV surface with learned offsets"),
     KnownMethod("static", "torso", "being-torso-static", "torso_static",
                 "head over a static or looping background and torso plate, feathered at the neck"),
     KnownMethod("warp", "torso", "being-torso-warp", "torso_warp",

@@ -60,7 +60,7 @@ def test_plugins_lists_static_and_install_hints_for_missing_methods() -> None:
     r = run_being("plugins")
     assert r.returncode == 0, r.stderr
     assert any(line.split()[:2] == ["static", "being-torso-static"] for line in r.stdout.splitlines())
-    for name in ("emote", "flash", "warp", "restorer"):  # planned methods: no install command that would fail
+    for name in ("emote", "warp", "restorer"):  # planned methods: no install command that would fail
         line = next(line for line in r.stdout.splitlines() if line.split()[:1] == [name])
         assert "planned" in line and "pip install" not in line and "not released yet" in line
 

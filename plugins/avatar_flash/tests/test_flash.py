@@ -242,6 +242,6 @@ def test_half_precision_network_matches_fp32_on_cuda(avatar_dir: Path) -> None:
     for p in ("fp32", "fp16", "bf16"):
         r = FlashRenderer(FlashConfig(path=str(avatar_dir), size=(128, 128), device="cuda", precision=p))
         images[p] = torch.stack([f.image for f in r.render(m)])
-    for p in ("fp16", "bf16"):
-        mse = float(((images[p] - images["fp32"]) ** 2).mean())
-        assert 10 * math.log10(1 / max(mse, 1e-12)) > 45, p
+    psnr = {p: 10 * math.log10(1 / max(float(((images[p] - images["fp32"]) ** 2).mean()), 1e-12)) for p in ("fp16", "bf16")}
+    # fp16 keeps 11 significant bits, bf16 8: bf16's offsets are ~8x coarser
+    assert psnr["fp16"] > 45 and psnr["bf16"] > 35, psnr
