@@ -56,6 +56,7 @@ API_ALL = [
     "Audio", "Motion", "Frame", "Placement", "HeadPose", "head_poses", "frames_for", "POSE_FIELDS",
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "MissingWeights", "read_format_json",
+    "check_tensors", "check_camera_record", "camera_record",
     "Registry", "PluginRecord", "build_plugin",
     "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
     "check_stages", "StageCheck", "run_pipeline", "RunResult", "FrameSink", "close_all", "pose_only",

@@ -13,13 +13,13 @@ from .flame import FlameModel, FlameOutput, axis_angle_to_matrix
 from .geometry import region, triangle_frames, vertex_normals
 from .loaders import (UnsafePickleError, find_flame_model, load_flame_masks, load_flame_pkl, load_head_model,
                       save_head_model)
-from .refs import FLAME_REFS, carry_head_model, resolve_head_model
+from .refs import FLAME_REFS, carry_head_model, check_binding, resolve_head_model
 
 __all__ = [
     "HeadModelData", "FLAME_PARENTS", "JOINT_NAMES",
     "FlameModel", "FlameOutput", "axis_angle_to_matrix",
     "triangle_frames", "vertex_normals", "region",
     "find_flame_model", "load_flame_pkl", "load_flame_masks", "load_head_model", "save_head_model", "UnsafePickleError",
-    "FLAME_REFS", "carry_head_model", "resolve_head_model",
+    "FLAME_REFS", "carry_head_model", "check_binding", "resolve_head_model",
     "DEMO_EXPRESSIONS", "build_demo_head", "expression_vector", "portrait_camera",
 ]

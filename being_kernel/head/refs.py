@@ -58,3 +58,15 @@ def carry_head_model(ref: str, dataset: Path, directory: Path, name: str = "head
         shutil.copytree(p, Path(directory) / name)
         return name
     return str(p)
+
+
+def check_binding(face_ids, n_shape: int, head: HeadModelData, where: str) -> None:  # noqa: ANN001 - an int tensor
+    """InputError unless primitives on triangles ``face_ids`` [N] and ``n_shape`` identity
+    coefficients fit ``head`` (an avatar made for another head model fails here, not in indexing)."""
+    f = len(head.faces)
+    if len(face_ids) and int(face_ids.max()) >= f:
+        raise InputError(f"{where}: tensor 'face_ids' refers to triangle {int(face_ids.max())}, "
+                         f"but head model '{head.name}' has {f} triangles",
+                         hint="the avatar was made for another head model; check head_model in avatar.json")
+    if n_shape > head.n_shape:
+        raise InputError(f"{where}: shape has {n_shape} coefficients, head model '{head.name}' has {head.n_shape}")

@@ -1,6 +1,7 @@
 """What every Gaussian head renderer shares around the rasterizer: the camera stored in an avatar
-directory (a JSON record), scaled to the output size or framed like a portrait, and rasterized
-images turned into the kernel's output :class:`~being_kernel.types.Frame`s.
+directory (a JSON record), scaled to the output size or framed like a portrait, rasterized images
+turned into the kernel's output :class:`~being_kernel.types.Frame`s, and the chunked batch, view
+and stream calls of a renderer whose frames depend only on their own motion frame.
 
 A camera record is ``{"width", "height", "K": 3x3, "R": 3x3, "t": 3}`` as plain lists, OpenCV
 convention (x right, y down, z forward; ``R, t`` world -> camera).
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import torch
 
+from abc import abstractmethod
+
 from ..cameras import Cameras
+from ..contracts import FlameRenderer, FramewiseRenderStream, Stream
 from ..types import Frame, Motion, Placement, head_poses
 from .gaussians import GaussianImages
 
@@ -78,3 +82,52 @@ def tracked_portrait(cameras: Cameras, roots: torch.Tensor) -> dict:
     joint ``roots`` [T, 3]. A camera record."""
     k = int(torch.argmin(cameras.R[:, 2, 2]))
     return framed_camera(cameras.R[k].cpu(), cameras.t[k].cpu(), roots[k].cpu(), cameras.width, cameras.height)
+
+
+class ChunkedHeadRenderer(FlameRenderer):
+    """A FlameRenderer whose every frame depends only on its own motion frame, drawn
+    ``config.batch_frames`` frames per call through one camera of its own (``R``, ``t``, ``K``,
+    set by the subclass for ``config.size``) or given cameras. A subclass sets those, ``device``,
+    and implements ``render_chunk``; ``render``, ``render_views``, ``cameras`` and the stream (the
+    batch call chunk by chunk, no latency) are here."""
+
+    R: torch.Tensor  # [3, 3] world -> camera
+    t: torch.Tensor  # [3]
+    K: torch.Tensor  # [3, 3] for config.size
+    device: torch.device
+
+    @abstractmethod
+    def render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
+        """Frames ``first..`` of ``motion`` ([n] frames, on the device) through ``cams`` (n cameras;
+        None: the renderer's own), under no_grad."""
+
+    def cameras(self, n: int) -> Cameras:
+        w, h = self.config.size
+        return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
+
+    def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
+        out: list[Frame] = []
+        step = self.config.batch_frames
+        with torch.no_grad():
+            for a in range(0, motion.num_frames, step):
+                chunk = motion.slice(a, min(a + step, motion.num_frames)).to(self.device)
+                out += self.render_chunk(chunk, start_index + a)
+        return out
+
+    def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
+        if len(cameras) != motion.num_frames:
+            raise ValueError(f"render_views: {len(cameras)} cameras for {motion.num_frames} motion frames")
+        out: list[Frame] = []
+        step = self.config.batch_frames
+        cameras = cameras.to(self.device)
+        with torch.no_grad():
+            for a in range(0, motion.num_frames, step):
+                b = min(a + step, motion.num_frames)
+                out += self.render_chunk(motion.slice(a, b).to(self.device), a, cameras[a:b])
+        return out
+
+    def open_stream(self) -> Stream[Motion, list[Frame]]:
+        return FramewiseRenderStream(self.render)
+
+    def close(self) -> None:
+        pass

@@ -31,7 +31,7 @@ import torch
 
 from being_kernel import InputError
 from being_kernel.api import camera_record, check_camera_record, check_tensors, read_format_json
-from being_kernel.head import HeadModelData
+from being_kernel.head import HeadModelData, check_binding
 
 from .network import DeformNet, condition_width
 
@@ -99,13 +99,7 @@ class FlashAvatar:
 
     def check_head(self, head: HeadModelData, where: str = "avatar") -> None:
         """The Gaussians must sit on this head model's triangles, its shape and expressions must fit."""
-        f = len(head.faces)
-        if self.num_gaussians and int(self.gaussians["face_ids"].max()) >= f:
-            raise InputError(f"{where}: tensor 'face_ids' refers to triangle {int(self.gaussians['face_ids'].max())}, "
-                             f"but head model '{head.name}' has {f} triangles",
-                             hint="the avatar was made for another head model; check head_model in avatar.json")
-        if len(self.shape) > head.n_shape:
-            raise InputError(f"{where}: shape has {len(self.shape)} coefficients, head model '{head.name}' has {head.n_shape}")
+        check_binding(self.gaussians["face_ids"], len(self.shape), head, where)
         if self.network["n_expression"] > head.n_expression:
             raise InputError(f"{where}: the network takes {self.network['n_expression']} expression coefficients, "
                              f"head model '{head.name}' has {head.n_expression}")

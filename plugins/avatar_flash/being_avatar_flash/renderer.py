@@ -15,11 +15,10 @@ from contextlib import nullcontext
 import torch
 
 from being_kernel import ConfigError
-from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion, Stream,
-                              default_device, resolve_device)
+from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
 from being_kernel.datasets import SCENE_DIR, SCENE_FILE
 from being_kernel.head import FlameModel, resolve_head_model
-from being_kernel.render import camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
+from being_kernel.render import ChunkedHeadRenderer, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
 
 from .avatar import load_avatar
 from .network import condition
@@ -38,7 +37,7 @@ def network_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return HALF.get(precision)
 
 
-class FlashRenderer(FlameRenderer):
+class FlashRenderer(ChunkedHeadRenderer):
     """Renders a trained FlashAvatar from FLAME-layout motion."""
 
     config: FlashConfig
@@ -80,30 +79,6 @@ class FlashRenderer(FlameRenderer):
                                  accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True,
                                  scene=self.scene)
 
-    def cameras(self, n: int) -> Cameras:
-        w, h = self.config.size
-        return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
-
-    def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
-        out: list[Frame] = []
-        step = self.config.batch_frames
-        with torch.no_grad():
-            for a in range(0, motion.num_frames, step):
-                out += self._render_chunk(motion.slice(a, min(a + step, motion.num_frames)), start_index + a)
-        return out
-
-    def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
-        if len(cameras) != motion.num_frames:
-            raise ValueError(f"render_views: {len(cameras)} cameras for {motion.num_frames} motion frames")
-        out: list[Frame] = []
-        step = self.config.batch_frames
-        cameras = cameras.to(self.device)
-        with torch.no_grad():
-            for a in range(0, motion.num_frames, step):
-                b = min(a + step, motion.num_frames)
-                out += self._render_chunk(motion.slice(a, b), a, cameras[a:b])
-        return out
-
     def deform(self, motion: Motion) -> torch.Tensor:
         """The network's raw outputs [T, N, 10] (float32) for ``motion`` (on the renderer's device)."""
         cond = condition(motion, self.n_expression)
@@ -111,10 +86,9 @@ class FlashRenderer(FlameRenderer):
         with cast:
             return self.net(self.features, cond).float()
 
-    def _render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
+    def render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
         """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""
         n = motion.num_frames
-        motion = motion.to(self.device)
         posed = self.model(motion, self.shape)
         means, quats, scales = pose_gaussians(self.points, posed.vertices, posed.transforms[:, HEAD_JOINT, :3, :3],
                                               self.deform(motion), self.rotation, self.scale)
@@ -124,9 +98,3 @@ class FlashRenderer(FlameRenderer):
         colors = eval_sh(self.sh[None].expand(n, -1, -1, -1), view_dirs(means, cams), self.config.sh_degree).clamp_max(1.0)
         img = rasterize(means, quats, scales, self.opacity, colors, cams, background=None, backend=self.config.backend)
         return gaussian_frames(img, posed.joints[:, 0], cams, motion, first, self.cameras(1) if own else None)
-
-    def open_stream(self) -> Stream[Motion, list[Frame]]:
-        return FramewiseRenderStream(self.render)  # stateless per frame
-
-    def close(self) -> None:
-        pass

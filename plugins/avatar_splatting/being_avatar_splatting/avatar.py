@@ -36,7 +36,7 @@ import torch
 
 from being_kernel import InputError
 from being_kernel.api import camera_record, check_camera_record, check_tensors, read_format_json
-from being_kernel.head import HeadModelData
+from being_kernel.head import HeadModelData, check_binding
 
 FORMAT_NAME = "being-splatting-avatar"
 FORMAT_VERSION = 1
@@ -88,13 +88,7 @@ class Avatar:
 
     def check_head(self, head: HeadModelData, where: str = "avatar") -> None:
         """The Gaussians must sit on this head model's triangles, its shape must fit."""
-        f = len(head.faces)
-        if self.num_gaussians and int(self.gaussians["face_ids"].max()) >= f:
-            raise InputError(f"{where}: tensor 'face_ids' refers to triangle {int(self.gaussians['face_ids'].max())}, "
-                             f"but head model '{head.name}' has {f} triangles",
-                             hint="the avatar was made for another head model; check head_model in avatar.json")
-        if len(self.shape) > head.n_shape:
-            raise InputError(f"{where}: shape has {len(self.shape)} coefficients, head model '{head.name}' has {head.n_shape}")
+        check_binding(self.gaussians["face_ids"], len(self.shape), head, where)
 
 
 def save_avatar(directory: str | Path, avatar: Avatar) -> Path:

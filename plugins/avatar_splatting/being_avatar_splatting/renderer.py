@@ -15,16 +15,15 @@ from __future__ import annotations
 import torch
 
 from being_kernel import ConfigError
-from being_kernel.api import (Cameras, FlameRenderer, FlameRendererInfo, Frame, FramewiseRenderStream, Motion, Stream,
-                              default_device, resolve_device)
+from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
 from being_kernel.datasets import SCENE_DIR, SCENE_FILE
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
-from being_kernel.render import MeshGaussians, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
+from being_kernel.render import ChunkedHeadRenderer, MeshGaussians, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
 
 from .avatar import load_avatar
 from .spec import SplattingConfig
 
-class SplattingRenderer(FlameRenderer):
+class SplattingRenderer(ChunkedHeadRenderer):
     """Renders a SplattingAvatar (or the built-in demo avatar) from FLAME-layout motion."""
 
     config: SplattingConfig
@@ -67,34 +66,9 @@ class SplattingRenderer(FlameRenderer):
                                  accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True,
                                  scene=self.scene)
 
-    def cameras(self, n: int) -> Cameras:
-        w, h = self.config.size
-        return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
-
-    def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
-        out: list[Frame] = []
-        step = self.config.batch_frames
-        with torch.no_grad():
-            for a in range(0, motion.num_frames, step):
-                out += self._render_chunk(motion.slice(a, min(a + step, motion.num_frames)), start_index + a)
-        return out
-
-    def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
-        if len(cameras) != motion.num_frames:
-            raise ValueError(f"render_views: {len(cameras)} cameras for {motion.num_frames} motion frames")
-        out: list[Frame] = []
-        step = self.config.batch_frames
-        cameras = cameras.to(self.device)
-        with torch.no_grad():
-            for a in range(0, motion.num_frames, step):
-                b = min(a + step, motion.num_frames)
-                out += self._render_chunk(motion.slice(a, b), a, cameras[a:b])
-        return out
-
-    def _render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
+    def render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
         """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""
         n = motion.num_frames
-        motion = motion.to(self.device)
         posed = self.model(motion, self.shape)
         means, quats, scales = self.gaussians.pose(posed.vertices)
         own = cams is None
@@ -107,9 +81,3 @@ class SplattingRenderer(FlameRenderer):
                         backend=self.config.backend)
         # the frames report the camera they were rendered through: the avatar's one, or camera i
         return gaussian_frames(img, posed.joints[:, 0], cams, motion, first, self.cameras(1) if own else None)
-
-    def open_stream(self) -> Stream[Motion, list[Frame]]:
-        return FramewiseRenderStream(self.render)  # stateless per frame
-
-    def close(self) -> None:
-        pass
