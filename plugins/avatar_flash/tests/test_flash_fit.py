@@ -55,3 +55,13 @@ def test_being_run_drives_the_fitted_avatar(fitted: tuple[Path, Path, subprocess
         assert video.codec_context.name == "h264" and f.streams.audio
         frames = sum(1 for _ in f.decode(video=0))
     assert frames == 100  # the built-in demo clip: 4 s at 25 fps
+
+
+def test_quiet_fit_prints_no_progress(fitted: tuple[Path, Path, subprocess.CompletedProcess]) -> None:
+    avatar, data, _ = fitted
+    sets = {**SETS, "steps": 2, "uv_size": 16}
+    proc = _being("fit", "--avatar", "flash", "--data", str(data), "--out", str(avatar.parent / "quiet"), "-q",
+                  *[f"--set=fit.{k}={v}" for k, v in sets.items()], cwd=avatar.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and "reading frames" not in proc.stderr and "being fit" not in proc.stderr, proc.stderr
+    assert (avatar.parent / "quiet" / "avatar.json").is_file()
