@@ -19,7 +19,10 @@ def read_format_json(path: Path, name: str, max_version: int, upgrade_hint: str)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != name:
-        raise InputError(f"{path}: not a '{name}' file")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise InputError(f"{path}: not a '{name}' file" + (f" (it is a '{found}' file)" if isinstance(found, str) else ""),
+                         hint=f"another plugin wrote it: use the one whose files are '{found}' (e.g. "
+                         f"--avatar flash for 'being-flash-avatar')" if isinstance(found, str) else None)
     version = meta.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise InputError(f"{path}: format_version {version!r} is not a version number")

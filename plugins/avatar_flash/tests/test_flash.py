@@ -217,6 +217,14 @@ def test_broken_avatars_get_one_clear_line(avatar_dir: Path, tmp_path: Path) -> 
         load_avatar(_rewrite(avatar_dir, tmp_path / "newer", newer))
 
 
+def test_the_wrong_plugin_names_the_format_it_found(avatar_dir: Path) -> None:
+    from being_kernel.api import read_format_json
+
+    with pytest.raises(InputError, match="it is a 'being-flash-avatar' file") as err:
+        read_format_json(avatar_dir / META_FILE, "being-splatting-avatar", 1, "upgrade")
+    assert "--avatar flash" in err.value.hint
+
+
 def test_half_precision_needs_cuda(avatar_dir: Path) -> None:
     with pytest.raises(ConfigError, match="needs a CUDA device"):
         FlashRenderer(FlashConfig(path=str(avatar_dir), device="cpu", precision="fp16"))
