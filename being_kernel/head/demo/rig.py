@@ -24,18 +24,10 @@ JAW_JOINT = np.array([0.0, -0.010, 0.004])  # between the temporomandibular join
 NECK_ROW = ROW_EQ + 65  # the ring whose centre is the neck joint
 
 
-#: Ridge on the point weights: many weightings of the candidates have the same mean, and plain
-#: non-negative least squares picked between them by rounding noise (the build was not
-#: reproducible); the smallest weights among them are unique.
-WEIGHT_RIDGE = 1e-4
-
-
 def _point_weights(v: np.ndarray, candidates: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Non-negative weights over ``candidates`` summing to 1 whose weighted mean is ``target``
-    (to ~1e-7 m), the smallest in the least-squares sense (so unique)."""
-    n = len(candidates)
-    a = np.vstack([1e2 * v[candidates].T, 1e2 * np.ones(n), WEIGHT_RIDGE * np.eye(n)])
-    w, _ = nnls(a, np.concatenate([1e2 * target, [1e2], np.zeros(n)]))
+    """Non-negative weights over ``candidates`` summing to 1 whose weighted mean is ``target``."""
+    a = np.vstack([v[candidates].T, 1e2 * np.ones(len(candidates))])
+    w, _ = nnls(a, np.append(target, 1e2))
     return w / w.sum()
 
 
