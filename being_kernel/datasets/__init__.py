@@ -22,11 +22,11 @@ from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, check_dataset_out,
 from .load import load_tracked_video
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, make_frame
 from .registry import DatasetReader, detect_format, get_reader, readers, register_reader
-from .scene import SCENE_DIR, SCENE_FILE, Scene, copy_scene, read_scene, write_scene
+from .scene import SCENE_DIR, SCENE_FILE, Scene, copy_scene, read_scene, scene_path, write_scene
 from .synthetic import make_synthetic, synthetic_motion
 from .video import TrackedVideo, Tracking
 
 __all__ = ["CHECKPOINT_DIR", "DatasetReader", "IMAGE_DIR", "MASK_DIR", "SCENE_DIR", "SCENE_FILE", "SIDECAR",
            "SIDECAR_FORMAT", "SIDECAR_VERSION", "Scene", "TrackedVideo", "Tracking", "check_dataset_out", "detect_format",
-           "copy_scene", "get_reader", "load_tracked_video", "make_frame", "make_synthetic", "read_scene", "readers", "register_reader",
+           "copy_scene", "get_reader", "load_tracked_video", "make_frame", "make_synthetic", "read_scene", "scene_path", "readers", "register_reader",
            "synthetic_motion", "write_scene", "writing_dataset"]

@@ -180,3 +180,11 @@ def copy_scene(dataset: str | Path, directory: str | Path) -> Path | None:
     for path in (scene.background, scene.torso, source / SCENE_FILE):
         shutil.copy2(path, target / path.name)
     return target
+
+
+def scene_path(directory: str | Path | None) -> str | None:
+    """``directory``/scene when it holds a scene (an asset made from a photo carries one), else None."""
+    if directory is None:
+        return None
+    d = Path(directory) / SCENE_DIR
+    return str(d) if (d / SCENE_FILE).is_file() else None

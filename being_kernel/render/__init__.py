@@ -11,7 +11,7 @@ renderers; it is re-exported here for renderer code."""
 
 from ..cameras import Cameras
 from .conventions import from_imavatar, from_insta, from_metrical_tracker
-from .framing import (EMPTY_ALPHA, ChunkedHeadRenderer, PORTRAIT_ANCHOR_Y, PORTRAIT_PX_PER_METRE_PER_PX, camera_for_size, framed_camera,
+from .framing import (EMPTY_ALPHA, ChunkedHeadRenderer, check_backend, PORTRAIT_ANCHOR_Y, PORTRAIT_PX_PER_METRE_PER_PX, camera_for_size, framed_camera,
                       gaussian_frames, tracked_portrait)
 from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
                         view_dirs)
@@ -23,7 +23,7 @@ __all__ = [
     "Cameras",
     "rasterize", "GaussianImages", "BACKENDS", "available_backends", "eval_sh", "sh_basis", "view_dirs", "SH_C0",
     "MeshGaussians",
-    "ChunkedHeadRenderer", "camera_for_size", "framed_camera", "gaussian_frames", "tracked_portrait", "EMPTY_ALPHA", "PORTRAIT_ANCHOR_Y",
+    "ChunkedHeadRenderer", "check_backend", "camera_for_size", "framed_camera", "gaussian_frames", "tracked_portrait", "EMPTY_ALPHA", "PORTRAIT_ANCHOR_Y",
     "PORTRAIT_PX_PER_METRE_PER_PX",
     "render_mesh", "MeshImages", "sample_texture",
     "from_metrical_tracker", "from_insta", "from_imavatar",

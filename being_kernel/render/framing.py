@@ -131,3 +131,12 @@ class ChunkedHeadRenderer(FlameRenderer):
 
     def close(self) -> None:
         pass
+
+
+def check_backend(backend: str, device: torch.device, field: str = "backend") -> None:
+    """ConfigError when the rasterizer ``backend`` cannot run on ``device`` (gsplat needs CUDA);
+    ``field`` names the config field in the message (e.g. "fit.backend")."""
+    if backend == "gsplat" and device.type != "cuda":
+        from ..errors import ConfigError
+
+        raise ConfigError(f'{field}: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')

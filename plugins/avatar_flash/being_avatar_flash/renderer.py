@@ -16,9 +16,10 @@ import torch
 
 from being_kernel import ConfigError
 from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
-from being_kernel.datasets import SCENE_DIR, SCENE_FILE
+from being_kernel.datasets import scene_path
 from being_kernel.head import FlameModel, resolve_head_model
-from being_kernel.render import ChunkedHeadRenderer, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
+from being_kernel.render import (ChunkedHeadRenderer, camera_for_size, check_backend, eval_sh, gaussian_frames, rasterize,
+                                 view_dirs)
 
 from .avatar import load_avatar
 from .network import condition
@@ -52,13 +53,12 @@ class FlashRenderer(ChunkedHeadRenderer):
                               hint="train one with `being fit --avatar flash --data DATASET --out AVATAR`, then "
                               "--set avatar.path=AVATAR")
         self.device = resolve_device(c.device) or default_device()
-        if c.backend == "gsplat" and self.device.type != "cuda":
-            raise ConfigError('backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
+        check_backend(c.backend, self.device)
         self.half = network_dtype(c.precision, self.device)
         avatar = load_avatar(c.path)
         self.avatar = avatar
         d = avatar.directory
-        self.scene = str(d / SCENE_DIR) if d is not None and (d / SCENE_DIR / SCENE_FILE).is_file() else None
+        self.scene = scene_path(d)
         head = resolve_head_model(avatar.head_model, d, where=f"avatar {d}")
         avatar.check_head(head, str(d))
         self.model = FlameModel(head).to(self.device).eval()

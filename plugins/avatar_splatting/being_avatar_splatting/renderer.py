@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import torch
 
-from being_kernel import ConfigError
 from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
-from being_kernel.datasets import SCENE_DIR, SCENE_FILE
+from being_kernel.datasets import scene_path
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
-from being_kernel.render import ChunkedHeadRenderer, MeshGaussians, camera_for_size, eval_sh, gaussian_frames, rasterize, view_dirs
+from being_kernel.render import (ChunkedHeadRenderer, MeshGaussians, camera_for_size, check_backend, eval_sh,
+                                 gaussian_frames, rasterize, view_dirs)
 
 from .avatar import load_avatar
 from .spec import SplattingConfig
@@ -34,8 +34,7 @@ class SplattingRenderer(ChunkedHeadRenderer):
         super().__init__(config)
         c = self.config
         self.device = resolve_device(c.device) or default_device()
-        if c.backend == "gsplat" and self.device.type != "cuda":
-            raise ConfigError('backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
+        check_backend(c.backend, self.device)
         if c.path is None:
             from .demo import demo_avatar
 
@@ -45,7 +44,7 @@ class SplattingRenderer(ChunkedHeadRenderer):
         self.avatar = avatar
         # the scene the avatar carries (DIR/scene: its photo's background and torso), reported by info()
         d = avatar.directory
-        self.scene = str(d / SCENE_DIR) if d is not None and (d / SCENE_DIR / SCENE_FILE).is_file() else None
+        self.scene = scene_path(d)
         head = resolve_head_model(avatar.head_model, avatar.directory, where=f"avatar {avatar.directory or 'demo'}")
         avatar.check_head(head, str(avatar.directory or "demo avatar"))
         self.model = FlameModel(head).to(self.device).eval()

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import torch
 
-from being_kernel import ConfigError
 from being_kernel.datasets import TrackedVideo, copy_scene
 from being_kernel.head import carry_head_model
-from being_kernel.render import eval_sh, rasterize, tracked_portrait, view_dirs
+from being_kernel.render import check_backend, eval_sh, rasterize, tracked_portrait, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, TrainRender, huber
 
 from ..avatar import FlashAvatar, save_avatar
@@ -41,8 +40,7 @@ class FlashFit(FitMethod):
 
     def __init__(self, video: TrackedVideo, config: FlashFitConfig, device: torch.device,
                  generator: torch.Generator) -> None:
-        if config.backend == "gsplat" and device.type != "cuda":
-            raise ConfigError('fit.backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
+        check_backend(config.backend, device, "fit.backend")
         self.video, self.config, self.device, self.generator = video, config, device, generator
         self.head = video.head()
         self.n_expression = self.head.n_expression

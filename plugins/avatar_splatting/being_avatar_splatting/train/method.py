@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from being_kernel import ConfigError, InputError
+from being_kernel import InputError
 from being_kernel.datasets import TrackedVideo, copy_scene
 from being_kernel.head import carry_head_model
-from being_kernel.render import eval_sh, rasterize, tracked_portrait, view_dirs
+from being_kernel.render import check_backend, eval_sh, rasterize, tracked_portrait, view_dirs
 from being_kernel.train import FitContext, FitMethod, FitStat, GradientStats, ParamGroup, TrainRender
 
 from ..avatar import Avatar, save_avatar
@@ -55,8 +55,7 @@ class SplattingFit(FitMethod):
 
     def __init__(self, video: TrackedVideo, config: SplattingFitConfig, device: torch.device,
                  generator: torch.Generator) -> None:
-        if config.backend == "gsplat" and device.type != "cuda":
-            raise ConfigError('fit.backend: "gsplat" needs a CUDA device', hint='use backend "auto" or "cpu"')
+        check_backend(config.backend, device, "fit.backend")
         self.video, self.config, self.device, self.generator = video, config, device, generator
         self.scene = load_scene(video, device)
         if self.scene.train.numel() == 0:
