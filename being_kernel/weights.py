@@ -162,3 +162,84 @@ def safe_torch_load(path: str | Path, *, mmap: bool = False, what: str = "checkp
     except Exception as exc:  # noqa: BLE001 - a corrupt or unsafe file is one user error
         raise InputError(f"{path}: not a readable {what} ({_why(exc)}); it is not a weights-only checkpoint, "
                          "or it is corrupt", hint=hint) from exc
+
+
+# -- checkpoints whose pickles carry configuration objects (PyTorch Lightning, OmegaConf) ---------
+
+class PickledObject:
+    """Stands in for an object of a data-only class named in a checkpoint's pickle: its class is
+    never imported and no code of it runs; the pickled constructor arguments (``args``) and state
+    (``state``) are kept as the unpickler built them. :func:`plain_config` turns them into values."""
+
+    name = "?"  # the pickled class's dotted name
+
+    def __new__(cls, *args: object, **kwargs: object) -> PickledObject:
+        obj = object.__new__(cls)
+        obj.args, obj.state = args, None
+        return obj
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+
+#: Classes a checkpoint's pickle may name that hold configuration data only, read as stand-ins.
+CONFIG_CLASSES: tuple[str, ...] = (
+    "omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig",
+    *(f"omegaconf.nodes.{n}" for n in ("AnyNode", "StringNode", "IntegerNode", "FloatNode", "BooleanNode",
+                                       "BytesNode", "PathNode", "EnumNode", "UnionNode")),
+    "omegaconf.base.ContainerMetadata", "omegaconf.base.Metadata", "typing.Any",
+    # types stored as values (OmegaConf metadata's object_type, a defaultdict's factory)
+    *(f"builtins.{n}" for n in ("dict", "list", "tuple", "int", "float", "str", "bool", "object")),
+)
+#: dict subclasses read as plain dicts (their items, without the subclass's behaviour)
+MAPPING_CLASSES: tuple[str, ...] = (
+    "pytorch_lightning.utilities.parsing.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
+    "lightning.fabric.utilities.data.AttributeDict",
+)
+
+
+def _new_defaultdict(*factory: object) -> dict:
+    """``collections.defaultdict(factory)`` as the unpickler calls it: a plain dict, the factory dropped."""
+    return {}
+
+
+def _stand_ins() -> list[tuple[object, str]]:
+    # one class per name: the unpickler tells them apart by identity. The weights-only unpickler
+    # fills only exact dicts, so dict subclasses are built as dict itself.
+    out: list[tuple[object, str]] = [(type(n.rsplit(".", 1)[-1], (PickledObject,), {"name": n}), n)
+                                     for n in CONFIG_CLASSES]
+    return out + [(dict, n) for n in MAPPING_CLASSES] + [(_new_defaultdict, "collections.defaultdict")]
+
+
+def plain_config(value: object) -> object:
+    """``value`` with every stand-in replaced by plain data: OmegaConf containers by dicts and
+    lists of their values, nodes by their value, metadata and types by their class names."""
+    if isinstance(value, PickledObject):
+        state = value.state if isinstance(value.state, dict) else {}
+        if value.name.endswith(("DictConfig", "ListConfig")):
+            content = state.get("_content")
+            if isinstance(content, dict):
+                return {k: plain_config(v) for k, v in content.items()}
+            if isinstance(content, list):
+                return [plain_config(v) for v in content]
+            return content  # None, or an unresolved "${...}" / "???" string
+        if value.name.startswith("omegaconf.nodes."):
+            return plain_config(state.get("_val"))
+        return value.name  # metadata and types: only their name means anything here
+    if isinstance(value, dict):
+        return {k: plain_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_config(v) for v in value)
+    return value
+
+
+def safe_checkpoint_load(path: str | Path, *, what: str = "checkpoint", hint: str | None = None) -> object:
+    """:func:`safe_torch_load` for checkpoints whose pickles also carry configuration objects
+    (PyTorch Lightning's ``hyper_parameters``, OmegaConf configs): those of :data:`CONFIG_CLASSES`
+    and :data:`MAPPING_CLASSES` are built as inert stand-ins and returned as plain data
+    (:func:`plain_config`); any other class or function is refused, by name, before anything of
+    it runs. Tensors are memory-mapped where the format allows."""
+    return plain_config(safe_torch_load(path, mmap=True, what=what, safe_globals=_stand_ins(), hint=hint))

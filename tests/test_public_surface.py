@@ -32,7 +32,7 @@ SCANNED = [REPO / "plugins", REPO / "docs" / "example-plugin", REPO / "docs" / "
 SKIPPED_DIRS = {"build", "dist", ".venv", "__pycache__"}  # build outputs: copies of the scanned source
 
 #: the public modules
-PUBLIC = ("being_kernel", "being_kernel.api", "being_kernel.head", "being_kernel.render", "being_kernel.datasets",
+PUBLIC = ("being_kernel", "being_kernel.api", "being_kernel.audio", "being_kernel.head", "being_kernel.render", "being_kernel.datasets",
           "being_kernel.metrics", "being_kernel.media", "being_kernel.train", "being_kernel.evaluation",
           "being_kernel.testing", "being_kernel.hooks")
 #: private modules a plugin may still name -> why
@@ -55,7 +55,8 @@ API_ALL = [
     "Stream", "FramewiseStream", "FramewiseRenderStream",
     "Audio", "Motion", "Frame", "Placement", "HeadPose", "head_poses", "frames_for", "POSE_FIELDS",
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
-    "resolve_device", "default_device", "find_weights", "safe_torch_load", "MissingWeights", "read_format_json",
+    "resolve_device", "default_device", "find_weights", "safe_torch_load", "safe_checkpoint_load", "MissingWeights",
+    "read_format_json",
     "check_tensors", "check_camera_record", "camera_record",
     "Registry", "PluginRecord", "build_plugin",
     "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",

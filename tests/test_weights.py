@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from being_kernel.errors import InputError
-from being_kernel.weights import MissingWeights, find_weights, hub_cache_dir, safe_torch_load
+from being_kernel.weights import MissingWeights, find_weights, hub_cache_dir, safe_checkpoint_load, safe_torch_load
 
 FILES = ["model.pt", "sub/config.json"]
 REPO = "org/Model"
@@ -177,4 +177,50 @@ def test_safe_globals_allow_only_what_they_name(tmp_path: Path) -> None:
     torch.save({"a": np.arange(3.0), "x": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(InputError, match="posix.system"):
         safe_torch_load(tmp_path / "evil.pt", safe_globals=allowed)
+    assert not Payload.marker.exists()
+
+
+def _lightning_checkpoint(path: Path, extra: object = None) -> dict:
+    """A checkpoint pickled as PyTorch Lightning writes one: the model's tensors under
+    ``state_dict``, ``hyper_parameters`` an ``AttributeDict`` holding a real OmegaConf config."""
+    omegaconf = pytest.importorskip("omegaconf")
+    import sys
+    import types
+
+    module = types.ModuleType("pytorch_lightning.utilities.parsing")
+    attribute_dict = type("AttributeDict", (dict,), {"__module__": module.__name__})
+    module.AttributeDict = attribute_dict
+    for name in ("pytorch_lightning", "pytorch_lightning.utilities"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules[module.__name__] = module
+    try:
+        config = {"model": {"sizes": [1, 2.5, "x"], "flag": True, "none": None, "ref": "${model.flag}"}, "n": 3}
+        cfg = omegaconf.OmegaConf.create(config)
+        content = {"epoch": 7, "pytorch-lightning_version": "1.8.6", "state_dict": {"w": torch.arange(4.0)},
+                   "hyper_parameters": attribute_dict(cfg=cfg, note="x"), "callbacks": {"cb": {"score": torch.ones(1)}}}
+        if extra is not None:
+            content["extra"] = extra
+        torch.save(content, path)
+    finally:
+        del sys.modules[module.__name__]
+    return config
+
+
+def test_safe_checkpoint_load_reads_lightning_configs_as_plain_data(tmp_path: Path) -> None:
+    config = _lightning_checkpoint(tmp_path / "model.ckpt")
+    out = safe_checkpoint_load(tmp_path / "model.ckpt")
+    assert type(out["hyper_parameters"]) is dict and type(out["hyper_parameters"]["cfg"]) is dict
+    assert out["hyper_parameters"] == {"cfg": config, "note": "x"}
+    assert torch.equal(out["state_dict"]["w"], torch.arange(4.0)) and out["epoch"] == 7
+    with pytest.raises(InputError, match="not a readable"):  # the plain loader refuses the config objects
+        safe_torch_load(tmp_path / "model.ckpt")
+
+
+@pytest.mark.parametrize("evil", ["reduce", "class"])
+def test_safe_checkpoint_load_refuses_other_classes_by_name(tmp_path: Path, evil: str) -> None:
+    Payload.marker = tmp_path / "pwned"
+    _lightning_checkpoint(tmp_path / "evil.ckpt", extra=Payload() if evil == "reduce" else Plain())
+    with pytest.raises(InputError) as err:
+        safe_checkpoint_load(tmp_path / "evil.ckpt", what="EMOTE checkpoint")
+    assert ("posix.system" if evil == "reduce" else "Plain") in err.value.one_line()
     assert not Payload.marker.exists()

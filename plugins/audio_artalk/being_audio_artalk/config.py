@@ -17,27 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from being_kernel import InputError
+from being_kernel.audio import Wav2VecSizes
 
 SAMPLE_RATE = 16000  # Hz: the audio encoder's rate
 FPS = 25.0  # motion frames per second
 MOTION_DIM = 106  # expression [0:100], global rotation [100:103], jaw [103:106] (axis-angle)
-
-
-@dataclass(frozen=True)
-class Wav2VecSizes:
-    """A wav2vec 2.0 encoder with layer-normed conv features and pre-norm ("stable layer norm")
-    transformer layers; the defaults are facebook/wav2vec2-xls-r-300m."""
-
-    hidden: int = 1024
-    layers: int = 24
-    heads: int = 16
-    intermediate: int = 4096
-    conv_dim: tuple[int, ...] = (512,) * 7
-    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
-    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
-    pos_kernel: int = 128  # grouped positional convolution
-    pos_groups: int = 16
-    eps: float = 1e-5
 
 
 @dataclass(frozen=True)
@@ -87,12 +71,8 @@ class ArtalkSizes:
             raise ValueError(f"patch_nums must be strictly increasing positive counts, got {pn}")
         if pn[-1] < 2:
             raise ValueError("the last scale (frames per chunk) must be at least 2")
-        if any(width % heads for width, heads in ((self.ar.width, self.ar.heads), (self.vae.hidden, self.vae.heads),
-                                                  (self.wav2vec.hidden, self.wav2vec.heads))):
+        if any(width % heads for width, heads in ((self.ar.width, self.ar.heads), (self.vae.hidden, self.vae.heads))):
             raise ValueError("a transformer width is not divisible by its head count")
-        w = self.wav2vec
-        if not len(w.conv_dim) == len(w.conv_kernel) == len(w.conv_stride):
-            raise ValueError("wav2vec conv_dim, conv_kernel and conv_stride must have one entry per layer")
 
     @property
     def chunk_frames(self) -> int:

@@ -29,12 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from being_kernel.audio import Wav2Vec2
+
 from .config import MOTION_DIM, PUBLISHED, ArtalkSizes
 from .quantizer import next_scale_inputs
 from .style import StyleEncoder
 from .transformer import AdaLNBlock, AdaLNHead, scale_mask
 from .vae import MotionVae
-from .wav2vec import Wav2Vec2
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,11 @@ class ArtalkModel(nn.Module):
 
     def audio_condition(self, audio: torch.Tensor) -> torch.Tensor:
         """One chunk of audio ``[1, S]`` -> per-token conditions ``[1, L, D]``."""
-        feat = self.audio_encoder(audio).permute(0, 2, 1)  # [1, D, F]
+        # ARTalk's wav2vec forward (artalk/modules/wav2vec.py): the chunk normalised by its own mean
+        # and unbiased std, (x - mean) / (std + 1e-6), in float32; no masking, no attention mask
+        audio = audio.float()
+        audio = (audio - audio.mean(dim=-1, keepdim=True)) / (audio.std(dim=-1, keepdim=True) + 1e-6)
+        feat = self.audio_encoder.encode(audio).permute(0, 2, 1)  # [1, D, F]
         return torch.cat([F.interpolate(feat, size=n, mode="area").permute(0, 2, 1)
                           for n in self.sizes.vae.patch_nums], dim=1)
 

@@ -24,7 +24,7 @@ from being_kernel.media import resample
 
 from .config import FPS, MOTION_DIM, SAMPLE_RATE, read_sizes
 from .model import ArtalkModel
-from .postprocess import HALF, Smoother, finish_pose
+from .postprocess import HALF, finish_pose, smoother
 from .style import load_style_clip
 from .weights import STYLE_DIR, WeightFiles, find_weights, load_model
 
@@ -102,7 +102,7 @@ class ArtalkStream(Stream[np.ndarray, Motion]):
         self.pending = np.zeros(0, np.float32)  # samples not yet in a whole chunk
         self.heard = 0  # samples pushed
         self.emitted = 0  # frames returned
-        self.smoother = Smoother(owner.config.smooth, owner.device)
+        self.smoother = smoother(owner.config.smooth, owner.device)
         with torch.no_grad():
             self.state = self.model.initial_state(owner.style)
 

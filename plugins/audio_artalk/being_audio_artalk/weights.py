@@ -25,6 +25,7 @@ import torch
 
 from being_kernel import InputError
 from being_kernel.api import find_weights as find_weight_files, safe_torch_load
+from being_kernel.audio import canonical_weight_norm
 
 from .config import ArtalkSizes
 from .model import ArtalkModel
@@ -37,12 +38,6 @@ ENV_DIR = "BEING_ARTALK_DIR"
 
 HOW_TO_GET = (f"{CONFIG} belongs beside it (and {STYLE_DIR}/*.pt, for styles); or pass the directory with "
               f"--set audio.weights=DIR")
-
-# Names of the positional convolution's weight-norm tensors: older transformers/torch save the
-# weight_norm hook's names, newer ones the parametrisation's. Both are accepted; this one is kept.
-_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
-_POS_CONV = "audio_encoder.encoder.pos_conv_embed.conv."
-
 
 @dataclass(frozen=True)
 class WeightFiles:
@@ -70,16 +65,6 @@ def find_weights(explicit: str | None, env: Mapping[str, str] | None = None) -> 
     return WeightFiles.beside(directory / CHECKPOINT)
 
 
-def canonical_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict with the positional-conv weight-norm names mapped to the kept naming."""
-    out = {}
-    for key, value in state.items():
-        if key.startswith(_POS_CONV) and key[len(_POS_CONV):] in _WEIGHT_NORM:
-            key = _POS_CONV + _WEIGHT_NORM[key[len(_POS_CONV):]]
-        out[key] = value
-    return out
-
-
 def layout_mismatches(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> list[str]:
     """Differences between a state dict and the model's: missing, unexpected, wrong shape."""
     problems = [f"missing {k}" for k in expected if k not in state]
@@ -94,7 +79,7 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     state = safe_torch_load(path, mmap=True, what="PyTorch state dict", hint=f"re-download {CHECKPOINT} from {HUB_REPO}")
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"{path}: not a state dict of tensors")
-    return canonical_keys(state)
+    return canonical_weight_norm(dict(state), "audio_encoder.")
 
 
 def load_model(path: Path, sizes: ArtalkSizes, device: torch.device) -> ArtalkModel:
