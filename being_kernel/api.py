@@ -28,7 +28,7 @@ from .discovery import PluginRecord, Registry, build_plugin
 from .formats import camera_record, check_camera_record, check_tensors, read_format_json
 from .pipeline import FrameSink, RunResult, StageCheck, check_stages, close_all, pose_only, run_pipeline
 from .types import DEMO_HEAD, FLAME_2020, FLAME_2023, POSE_FIELDS, Audio, Frame, HeadPose, Motion, Placement, frames_for, head_poses
-from .weights import MissingWeights, find_weights, safe_checkpoint_load, safe_torch_load
+from .weights import MissingWeights, find_weights, load_strict, safe_checkpoint_load, safe_torch_load
 
 __all__ = [
     # the contracts (docs/writing-a-plugin.md)
@@ -39,6 +39,7 @@ __all__ = [
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
     # devices, weights, the kernel's versioned file formats
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "safe_checkpoint_load", "MissingWeights",
+    "load_strict",
     "read_format_json",
     "check_tensors", "check_camera_record", "camera_record",
     # discovery, config and the pipeline, as `being run` uses them (for tools such as `being bench`)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -243,3 +243,29 @@ def safe_checkpoint_load(path: str | Path, *, what: str = "checkpoint", hint: st
     (:func:`plain_config`); any other class or function is refused, by name, before anything of
     it runs. Tensors are memory-mapped where the format allows."""
     return plain_config(safe_torch_load(path, mmap=True, what=what, safe_globals=_stand_ins(), hint=hint))
+
+
+def layout_mismatches(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> list[str]:
+    """Differences between a state dict and a model's: missing, unexpected, wrong shape."""
+    problems = [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [f"{k} has shape {list(v.shape)}, expected {list(expected[k].shape)}"
+                 for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    return problems
+
+
+def load_strict(build: Callable[[], torch.nn.Module], state: Mapping[str, torch.Tensor], *, where: str,
+                model: str, hint: str) -> torch.nn.Module:
+    """``build()`` (constructed on the meta device, so nothing is allocated twice) with ``state``
+    loaded by a strict ``load_state_dict``, float tensors widened to float32, in eval mode with
+    gradients off, on the CPU. Keys and shapes are compared first: a file that does not match is an
+    InputError "WHERE does not match the MODEL model: <first mismatches>" with ``hint``."""
+    with torch.device("meta"):
+        module = build()
+    problems = layout_mismatches(state, module.state_dict())
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InputError(f"{where} does not match the {model} model: {shown}", hint=hint)
+    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                           strict=True, assign=True)
+    return module.eval().requires_grad_(False)

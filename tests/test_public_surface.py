@@ -56,6 +56,7 @@ API_ALL = [
     "Audio", "Motion", "Frame", "Placement", "HeadPose", "head_poses", "frames_for", "POSE_FIELDS",
     "FLAME_2020", "FLAME_2023", "DEMO_HEAD", "Cameras",
     "resolve_device", "default_device", "find_weights", "safe_torch_load", "safe_checkpoint_load", "MissingWeights",
+    "load_strict",
     "read_format_json",
     "check_tensors", "check_camera_record", "camera_record",
     "Registry", "PluginRecord", "build_plugin",

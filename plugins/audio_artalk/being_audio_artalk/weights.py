@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from being_kernel import InputError
-from being_kernel.api import find_weights as find_weight_files, safe_torch_load
+from being_kernel.api import find_weights as find_weight_files, load_strict, safe_torch_load
 from being_kernel.audio import canonical_weight_norm
 
 from .config import ArtalkSizes
@@ -65,15 +65,6 @@ def find_weights(explicit: str | None, env: Mapping[str, str] | None = None) -> 
     return WeightFiles.beside(directory / CHECKPOINT)
 
 
-def layout_mismatches(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> list[str]:
-    """Differences between a state dict and the model's: missing, unexpected, wrong shape."""
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [f"{k} has shape {list(v.shape)}, expected {list(expected[k].shape)}"
-                 for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
-    return problems
-
-
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """The checkpoint (``safe_torch_load``, memory-mapped) as a flat tensor dict."""
     state = safe_torch_load(path, mmap=True, what="PyTorch state dict", hint=f"re-download {CHECKPOINT} from {HUB_REPO}")
@@ -84,15 +75,6 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
 def load_model(path: Path, sizes: ArtalkSizes, device: torch.device) -> ArtalkModel:
     """The model with the checkpoint's weights, in eval mode on ``device`` (float32)."""
-    state = read_checkpoint(path)
-    with torch.device("meta"):
-        model = ArtalkModel(sizes)
-    problems = layout_mismatches(state, model.state_dict())
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise InputError(f"{path} does not match the ARTalk model of its config.json: {shown}",
-                         hint=f"use {CHECKPOINT} and {CONFIG} from {HUB_REPO}, unchanged")
-    # float32 as published; a checkpoint saved in half precision is widened (mmap'd float32 stays as is)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    return model.to(device).eval().requires_grad_(False)
+    model = load_strict(lambda: ArtalkModel(sizes), read_checkpoint(path), where=str(path),
+                        model="ARTalk model of its config.json", hint=f"use {CHECKPOINT} and {CONFIG} from {HUB_REPO}, unchanged")
+    return model.to(device)
