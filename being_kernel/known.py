@@ -26,7 +26,7 @@ KNOWN_METHODS: tuple[KnownMethod, ...] = (
     KnownMethod("artalk", "audio", "being-audio-artalk", "audio_artalk",
                 "ARTalk (SIGGRAPH Asia 2025): autoregressive audio-to-FLAME, lips, head pose and blinks"),
     KnownMethod("emote", "audio", "being-audio-emote", "audio_emote",
-                "EMOTE (SIGGRAPH Asia 2023): emotional speech-driven FLAME animation", planned=True),
+                "EMOTE (SIGGRAPH Asia 2023): emotional speech to FLAME lips and expression, with SadTalker's PoseVAE head motion"),
     KnownMethod("viseme", "audio", "being-audio-viseme", "audio_viseme",
                 "offline phoneme recognition to visemes, blinks and head motion; no weights needed"),
     KnownMethod("splatting", "avatar", "being-avatar-splatting", "avatar_splatting",

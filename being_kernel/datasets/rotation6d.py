@@ -9,33 +9,12 @@ from __future__ import annotations
 import torch
 
 from ..head.flame import axis_angle_to_matrix
-from ..render.rotations import rotmat_to_quat
-
-
-def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
-    """[..., 6] -> rotation matrices [..., 3, 3] (rows: b1, b2, b1 x b2)."""
-    a1, a2 = d6[..., :3], d6[..., 3:]
-    b1 = torch.nn.functional.normalize(a1, dim=-1)
-    b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
-    return torch.stack([b1, b2, torch.linalg.cross(b1, b2, dim=-1)], dim=-2)
+from ..render.rotations import matrix_to_axis_angle, rotation_6d_to_matrix
 
 
 def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
     """Rotation matrices [..., 3, 3] -> [..., 6] (the first two rows)."""
     return matrix[..., :2, :].reshape(*matrix.shape[:-2], 6)
-
-
-def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices [..., 3, 3] -> axis-angle [..., 3] with angle in [0, pi]."""
-    q = rotmat_to_quat(matrix)  # w >= 0
-    w, v = q[..., :1], q[..., 1:]
-    sin_half = v.norm(dim=-1, keepdim=True)
-    angle = 2.0 * torch.atan2(sin_half, w)
-    # angle / sin(angle / 2) -> 2 / w as the angle -> 0; the exact branch only sees safe values
-    small = sin_half < 1e-6
-    safe = torch.where(small, torch.ones_like(sin_half), sin_half)
-    scale = torch.where(small, 2.0 / w.clamp_min(1e-12), angle / safe)
-    return v * scale
 
 
 def axis_angle_to_rotation_6d(rotvec: torch.Tensor) -> torch.Tensor:

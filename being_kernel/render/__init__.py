@@ -16,7 +16,7 @@ from .framing import (EMPTY_ALPHA, ChunkedHeadRenderer, check_backend, PORTRAIT_
 from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
                         view_dirs)
 from .mesh import MeshImages, render_mesh, sample_texture
-from .rotations import quat_multiply, quat_to_rotmat, rotmat_to_quat
+from .rotations import matrix_to_axis_angle, quat_multiply, quat_to_rotmat, rotation_6d_to_matrix, rotmat_to_quat
 from .surface import MeshGaussians
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "PORTRAIT_PX_PER_METRE_PER_PX",
     "render_mesh", "MeshImages", "sample_texture",
     "from_metrical_tracker", "from_insta", "from_imavatar",
-    "quat_to_rotmat", "rotmat_to_quat", "quat_multiply",
+    "quat_to_rotmat", "rotmat_to_quat", "matrix_to_axis_angle", "rotation_6d_to_matrix", "quat_multiply",
 ]

@@ -1,4 +1,4 @@
-"""Quaternions (w, x, y, z) and rotation matrices, batched over leading dimensions."""
+"""Quaternions (w, x, y, z), rotation matrices and axis-angle vectors, batched over leading dimensions."""
 
 from __future__ import annotations
 
@@ -44,3 +44,26 @@ def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
                         aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+
+
+def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices [..., 3, 3] -> axis-angle [..., 3] with angle in [0, pi]."""
+    q = rotmat_to_quat(matrix)  # w >= 0
+    w, v = q[..., :1], q[..., 1:]
+    sin_half = v.norm(dim=-1, keepdim=True)
+    angle = 2.0 * torch.atan2(sin_half, w)
+    # angle / sin(angle / 2) -> 2 / w as the angle -> 0; the exact branch only sees safe values
+    small = sin_half < 1e-6
+    safe = torch.where(small, torch.ones_like(sin_half), sin_half)
+    scale = torch.where(small, 2.0 / w.clamp_min(1e-12), angle / safe)
+    return v * scale
+
+
+def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
+    """The 6D rotation representation (Zhou et al., CVPR 2019) as PyTorch3D defines it: the first two
+    rows of the matrix, decoded by Gram-Schmidt. [..., 6] -> rotation matrices [..., 3, 3] (rows: b1, b2,
+    b1 x b2)."""
+    a1, a2 = d6[..., :3], d6[..., 3:]
+    b1 = torch.nn.functional.normalize(a1, dim=-1)
+    b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    return torch.stack([b1, b2, torch.linalg.cross(b1, b2, dim=-1)], dim=-2)

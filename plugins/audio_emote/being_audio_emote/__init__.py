@@ -1,0 +1,1 @@
+"""EMOTE + PoseVAE for Being."""

@@ -1,0 +1,90 @@
+"""Random-weight files in the published layouts, for tests and benchmarks: an EMOTE model folder
+(``cfg.yaml`` + ``checkpoints/last.ckpt``, a Lightning checkpoint) and SadTalker's pose weights
+(the combined ``.safetensors`` or the legacy ``.pth``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+
+from .emote_config import EmoteSizes, sizes_to_cfg, tiny
+from .emote_model import EmoteModel
+from .posevae import Audio2Pose
+from .sadtalker_weights import COMBINED, LEGACY
+
+#: FLAME's buffers as the released checkpoints carry them beside the network (shapes of FLAME 2020
+#: with 300 shape and 100 expression components); the loader must leave them alone
+FLAME_BUFFERS = {"v_template": (5023, 3), "shapedirs": (5023, 3, 400), "posedirs": (36, 15069),
+                 "J_regressor": (5, 5023), "lbs_weights": (5023, 5)}
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Reproducible random weights, with non-trivial batch-norm statistics."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.2 * torch.randn_like(p))
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+    return model.eval().requires_grad_(False)
+
+
+def random_emote(sizes: EmoteSizes | None = None, seed: int = 0) -> EmoteModel:
+    return _randomise(EmoteModel(sizes or tiny()), seed)
+
+
+def random_audio2pose(seed: int = 0) -> Audio2Pose:
+    return _randomise(Audio2Pose(), seed)
+
+
+def lightning_state(model: EmoteModel, flame: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict as the released checkpoint stores it: the network, the positional
+    convolution's weight norm under the older ``weight_g`` / ``weight_v`` names, and FLAME's buffers."""
+    state = {}
+    for key, value in model.state_dict().items():
+        key = key.replace("pos_conv_embed.conv.parametrizations.weight.original0", "pos_conv_embed.conv.weight_g")
+        key = key.replace("pos_conv_embed.conv.parametrizations.weight.original1", "pos_conv_embed.conv.weight_v")
+        state[key] = value
+    if flame:
+        for name, shape in FLAME_BUFFERS.items():
+            state[f"sequence_decoder.flame.{name}"] = torch.zeros(shape)
+    return state
+
+
+def write_emote_folder(folder: Path, model: EmoteModel, config_objects: bool = False) -> Path:
+    """``folder/cfg.yaml`` and ``folder/checkpoints/last.ckpt`` for ``model``. ``config_objects``:
+    the checkpoint's ``hyper_parameters`` hold an OmegaConf DictConfig, as Lightning saves them
+    (needs omegaconf); else a plain dict."""
+    cfg = sizes_to_cfg(model.sizes)
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (folder / "cfg.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    hyper = {"cfg": cfg}
+    if config_objects:
+        from omegaconf import OmegaConf
+
+        hyper = {"cfg": OmegaConf.create(cfg)}
+    torch.save({"epoch": 41, "global_step": 123456, "pytorch-lightning_version": "1.8.6",
+                "state_dict": lightning_state(model), "hyper_parameters": hyper}, folder / "checkpoints" / "last.ckpt")
+    return folder
+
+
+def write_sadtalker(path: Path, model: Audio2Pose) -> Path:
+    """``model``'s weights as SadTalker publishes them: a combined ``.safetensors`` (every network of
+    SadTalker; here audio2pose and a stand-in of another) or the legacy ``.pth`` (by ``path``'s name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name in COMBINED or path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        tensors = {f"audio2pose.{k}": v.contiguous() for k, v in model.state_dict().items()}
+        tensors["audio2exp.netG.fc.weight"] = torch.zeros(3, 2)
+        save_file(tensors, str(path))
+    else:
+        if path.name != LEGACY and path.suffix != ".pth":
+            raise ValueError(f"{path}: name it {LEGACY} or a .safetensors")
+        torch.save({"model": model.state_dict(), "epoch": 140}, path)
+    return path
