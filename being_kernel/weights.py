@@ -191,6 +191,9 @@ CONFIG_CLASSES: tuple[str, ...] = (
     *(f"omegaconf.nodes.{n}" for n in ("AnyNode", "StringNode", "IntegerNode", "FloatNode", "BooleanNode",
                                        "BytesNode", "PathNode", "EnumNode", "UnionNode")),
     "omegaconf.base.ContainerMetadata", "omegaconf.base.Metadata", "typing.Any",
+    # Lightning 1.x keys a checkpoint's callback states by the callback's class
+    *(f"{pl}.callbacks.{m}" for pl in ("pytorch_lightning", "lightning.pytorch")
+      for m in ("model_checkpoint.ModelCheckpoint", "early_stopping.EarlyStopping", "lr_monitor.LearningRateMonitor")),
     # types stored as values (OmegaConf metadata's object_type, a defaultdict's factory)
     *(f"builtins.{n}" for n in ("dict", "list", "tuple", "int", "float", "str", "bool", "object")),
 )

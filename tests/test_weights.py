@@ -190,19 +190,23 @@ def _lightning_checkpoint(path: Path, extra: object = None) -> dict:
     module = types.ModuleType("pytorch_lightning.utilities.parsing")
     attribute_dict = type("AttributeDict", (dict,), {"__module__": module.__name__})
     module.AttributeDict = attribute_dict
-    for name in ("pytorch_lightning", "pytorch_lightning.utilities"):
+    callbacks = types.ModuleType("pytorch_lightning.callbacks.model_checkpoint")
+    callbacks.ModelCheckpoint = type("ModelCheckpoint", (), {"__module__": callbacks.__name__})
+    for name in ("pytorch_lightning", "pytorch_lightning.utilities", "pytorch_lightning.callbacks"):
         sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules[module.__name__] = module
+    sys.modules[module.__name__], sys.modules[callbacks.__name__] = module, callbacks
     try:
         config = {"model": {"sizes": [1, 2.5, "x"], "flag": True, "none": None, "ref": "${model.flag}"}, "n": 3}
         cfg = omegaconf.OmegaConf.create(config)
         content = {"epoch": 7, "pytorch-lightning_version": "1.8.6", "state_dict": {"w": torch.arange(4.0)},
-                   "hyper_parameters": attribute_dict(cfg=cfg, note="x"), "callbacks": {"cb": {"score": torch.ones(1)}}}
+                   "hyper_parameters": attribute_dict(cfg=cfg, note="x"),
+                   # Lightning 1.x keys callback states by the callback class itself
+                   "callbacks": {callbacks.ModelCheckpoint: {"best_model_score": torch.ones(1), "dirpath": "ckpt"}}}
         if extra is not None:
             content["extra"] = extra
         torch.save(content, path)
     finally:
-        del sys.modules[module.__name__]
+        del sys.modules[module.__name__], sys.modules[callbacks.__name__]
     return config
 
 
@@ -212,6 +216,8 @@ def test_safe_checkpoint_load_reads_lightning_configs_as_plain_data(tmp_path: Pa
     assert type(out["hyper_parameters"]) is dict and type(out["hyper_parameters"]["cfg"]) is dict
     assert out["hyper_parameters"] == {"cfg": config, "note": "x"}
     assert torch.equal(out["state_dict"]["w"], torch.arange(4.0)) and out["epoch"] == 7
+    (key, state), = out["callbacks"].items()  # the class key is an inert stand-in named after the class
+    assert key.name == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint" and state["dirpath"] == "ckpt"
     with pytest.raises(InputError, match="not a readable"):  # the plain loader refuses the config objects
         safe_torch_load(tmp_path / "model.ckpt")
 

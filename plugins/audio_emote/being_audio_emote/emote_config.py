@@ -38,15 +38,16 @@ WAV2VEC_SPECIFIER = "facebook/wav2vec2-base-960h"
 
 @dataclass(frozen=True)
 class PriorSizes:
-    """FLINT, the motion prior's decoder (inferno's ``L2lDecoder``), as its config sets it."""
+    """FLINT, the motion prior's decoder (inferno's ``L2lDecoder``), as its config sets it; the
+    defaults are FLINTv2's (train_flint.py's final setting on l2l_decoder_post_proj.yaml)."""
 
-    feature_dim: int = 256  # also the latent (bottleneck) width
+    feature_dim: int = 128  # also the latent (bottleneck) width
     intermediate: int = 384
     heads: int = 8
     layers: int = 1
     quant_factor: int = 3  # the latent runs at 25 / 2^3 fps
     temporal_bias: str = "alibi_future"
-    post_transformer_proj: bool = False
+    post_transformer_proj: bool = True
     conv_smooth: bool = True
     post_conv_proj: bool = False
     n_exp: int = 100  # sequence_components.exp

@@ -88,3 +88,23 @@ def write_sadtalker(path: Path, model: Audio2Pose) -> Path:
             raise ValueError(f"{path}: name it {LEGACY} or a .safetensors")
         torch.save({"model": model.state_dict(), "epoch": 140}, path)
     return path
+
+
+def write_random_assets(root: Path, published: bool = True, seed: int = 0) -> Path:
+    """``root/EMOTE_v2/`` and ``root/SadTalker_V0.0.2_256.safetensors`` with random weights, at the
+    released sizes (``published``) or the tiny test ones: what ``being bench`` and the benchmarks
+    run when the real weights are not on the machine (speed does not depend on the values)."""
+    sizes = EmoteSizes() if published else tiny()
+    write_emote_folder(root / "EMOTE_v2", random_emote(sizes, seed))
+    write_sadtalker(root / COMBINED[0], random_audio2pose(seed + 1))
+    return root
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write random-weight EMOTE and PoseVAE files in the published layouts")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--tiny", action="store_true", help="the tiny test sizes, not the released ones")
+    args = parser.parse_args()
+    print(write_random_assets(args.root, published=not args.tiny))

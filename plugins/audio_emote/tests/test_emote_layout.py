@@ -10,7 +10,7 @@ from being_audio_emote.emote_config import EmoteSizes, PriorSizes, sizes_from_cf
 from being_audio_emote.emote_model import EmoteModel
 from being_kernel import InputError
 
-D, P = 256, "sequence_decoder."  # the decoder's width (128 features | 128 style), and its prefix
+D, L, P = 256, 128, "sequence_decoder."  # the decoder's width (128 features | 128 style), FLINT's, the prefix
 PRIOR = P + "motion_prior.motion_decoder."
 
 
@@ -34,21 +34,23 @@ def published_network(n_exp: int) -> dict[str, list[int]]:
     (inferno: FaceFormer, LinearSequenceEncoder, BertPriorDecoder with LinearEmotionCondition,
     StackLinearSquash and FLINT's L2lDecoder) under the released configuration
     (talkinghead_conf bertprior_wild with the stage-1 overrides: feature_dim 128, nhead 8, 1 layer,
-    style_op cat, emotion 8 + intensity 3 + 32 MEAD identities; FLINT: feature_dim 256,
-    intermediate 384, nhead 8, 1 layer, quant_factor 3, sequence_components exp + jaw aa)."""
+    style_op cat, emotion 8 + intensity 3 + 32 MEAD identities; FLINT as train_flint.py finally sets it
+    on l2l_decoder_post_proj.yaml: feature_dim 128, intermediate 384, nhead 8, 1 layer, quant_factor 3,
+    post_transformer_proj, sequence_components exp + jaw aa)."""
     layout = {"sequence_encoder.linear.weight": [128, 768], "sequence_encoder.linear.bias": [128],
               P + "obj_vector.map.weight": [128, 8 + 3 + 32], P + "obj_vector.map.bias": [128]}
     layout |= _encoder_layer(P + "bert_decoder.layers.0.", D, D)
-    layout |= {P + "decoder.weight": [256, D], P + "decoder.bias": [256],
-               P + "squasher_2.linear.weight": [256, 256 * 8], P + "squasher_2.linear.bias": [256]}
-    layout |= {PRIOR + "expander.0.0.weight": [256, 256, 5], PRIOR + "expander.0.0.bias": [256]}  # ConvTranspose1d
-    layout |= _batch_norm(PRIOR + "expander.0.2.", 256)
+    layout |= {P + "decoder.weight": [L, D], P + "decoder.bias": [L],
+               P + "squasher_2.linear.weight": [L, L * 8], P + "squasher_2.linear.bias": [L]}
+    layout |= {PRIOR + "expander.0.0.weight": [L, L, 5], PRIOR + "expander.0.0.bias": [L]}  # ConvTranspose1d
+    layout |= _batch_norm(PRIOR + "expander.0.2.", L)
     for i in (1, 2):  # quant_factor - 1 convolutions
-        layout |= {PRIOR + f"expander.{i}.0.weight": [256, 256, 5], PRIOR + f"expander.{i}.0.bias": [256]}
-        layout |= _batch_norm(PRIOR + f"expander.{i}.2.", 256)
-    layout |= _encoder_layer(PRIOR + "decoder_transformer.layers.0.", 256, 384)
-    layout |= {PRIOR + "decoder_linear_embedding.weight": [256, 256], PRIOR + "decoder_linear_embedding.bias": [256],
-               PRIOR + "cross_smooth_layer.weight": [n_exp + 3, 256, 5], PRIOR + "cross_smooth_layer.bias": [n_exp + 3]}
+        layout |= {PRIOR + f"expander.{i}.0.weight": [L, L, 5], PRIOR + f"expander.{i}.0.bias": [L]}
+        layout |= _batch_norm(PRIOR + f"expander.{i}.2.", L)
+    layout |= _encoder_layer(PRIOR + "decoder_transformer.layers.0.", L, 384)
+    layout |= {PRIOR + "decoder_linear_embedding.weight": [L, L], PRIOR + "decoder_linear_embedding.bias": [L],
+               PRIOR + "post_transformer_linear.weight": [L, L], PRIOR + "post_transformer_linear.bias": [L],
+               PRIOR + "cross_smooth_layer.weight": [n_exp + 3, L, 5], PRIOR + "cross_smooth_layer.bias": [n_exp + 3]}
     return layout
 
 
