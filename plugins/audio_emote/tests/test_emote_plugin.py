@@ -102,3 +102,20 @@ def test_in_memory_models(tiny_assets: Path) -> None:
     plugin.close()
     with pytest.raises(RuntimeError, match="closed"):
         plugin.open_stream()
+
+
+@pytest.mark.gpu
+def test_released_sizes_on_the_gpu(tmp_path: Path) -> None:
+    """The released sizes with random weights, from files in the published layouts: 12 s of speech
+    (two windows) on CUDA, streaming equal to batch, motion on the GPU."""
+    from being_audio_emote.testing import write_random_assets
+
+    root = write_random_assets(tmp_path)
+    plugin = EmoteAudio(EmoteConfig(weights=str(root / "EMOTE_v2"), pose_weights=str(root), device="cuda",
+                                    emotion="anger"))
+    audio = _speechy(12.3, seed=7)
+    batch = plugin.generate(audio)
+    assert batch.num_frames == audio.num_frames(25) and batch.expression.device.type == "cuda"
+    streamed = _streamed(plugin, audio, [16000] * 5 + [333])
+    for key, value in batch.tensors().items():
+        assert torch.equal(getattr(streamed, key), value), key
