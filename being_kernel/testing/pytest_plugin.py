@@ -48,3 +48,16 @@ def being_speech():
     from ..media.demo_audio import demo_speech
 
     return demo_speech(2.0, 16000)
+
+
+@pytest.fixture(scope="module")
+def being_one_torch_thread():
+    """torch limited to one thread for the module, restored after: tests of tiny models (matrices a
+    few dozen wide) run 10-20x faster than with two threads fighting over a busy 2-core machine.
+    Use it with ``pytestmark = pytest.mark.usefixtures("being_one_torch_thread")`` or an autouse wrapper."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

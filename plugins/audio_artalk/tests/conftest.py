@@ -5,19 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from being_audio_artalk.testing import write_random_weights
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model's matrices are a few dozen wide: one thread is 10-20x faster than two
-    fighting over a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(being_one_torch_thread):
+    """The tiny models run on one torch thread (the kernel's fixture)."""
 
 
 @pytest.fixture(scope="module")

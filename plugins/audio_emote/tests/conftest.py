@@ -6,18 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from being_audio_emote.testing import random_audio2pose, random_emote, write_emote_folder, write_sadtalker
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny models' matrices are a few dozen wide: one thread beats two fighting over 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(being_one_torch_thread):
+    """The tiny models run on one torch thread (the kernel's fixture)."""
 
 
 @pytest.fixture(scope="module")
