@@ -85,3 +85,15 @@ def test_style_changes_the_motion_and_padding_does_not_leak() -> None:
         a = model(audio, 30, model.condition(1, 2, 0, 1))
         b = model(audio, 30, model.condition(6, 2, 0, 1))
     assert a.shape == (1, 30, 103) and not torch.allclose(a, b)
+
+
+def test_demo_framing_reproduces_the_pad_quirk() -> None:
+    from being_audio_emote.demo_framing import demo_samples
+
+    wav = np.full(640 * 3 + 500, 0.25, np.float32)  # 3 whole frames and a tail the demo drops
+    samples, frames = demo_samples(wav)
+    assert frames == 4 and samples.shape == (4 * 641,)  # np.pad((0, 1)) on [3, 640]: one more row and column
+    grid = samples.reshape(4, 641)
+    assert (grid[:3, :640] == 8192).all() and (grid[:, 640] == 0).all() and (grid[3] == 0).all()
+    wrapped, _ = demo_samples(np.full(640, 1.0, np.float32))
+    assert wrapped[0] == -32768  # full scale wraps around in the int16 cast
