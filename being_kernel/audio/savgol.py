@@ -60,7 +60,7 @@ class Smoother:
 
     def __init__(self, filters: Sequence[Filter], channels: int, device: torch.device) -> None:
         self.filters = tuple(filters)
-        self.half = max((w for _, w, _ in self.filters), default=1) // 2 if self.filters else 0
+        self.half = max((w for _, w, _ in self.filters), default=0) // 2
         self.raw = torch.zeros(0, channels, device=device)  # frames first..seen-1 still needed
         self.first = 0
         self.done = 0  # frames returned

@@ -33,7 +33,7 @@ from ..render.mesh import render_mesh
 from ..types import Motion
 from .common import SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION, pad_or_cut_width, stack_cameras, writing_dataset
 from .metrical import CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, frame_camera, frame_params, make_frame
-from .rotation6d import matrix_to_axis_angle
+from ..render.rotations import matrix_to_axis_angle
 
 FPS = 25.0
 #: a basis is active in a frame when its weight exceeds this

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from being_kernel import InputError
-from being_kernel.audio import Wav2VecSizes
+from being_kernel.audio import XLSR_300M, Wav2VecSizes, tiny_sizes
 
 SAMPLE_RATE = 16000  # Hz: the audio encoder's rate
 FPS = 25.0  # motion frames per second
@@ -99,8 +99,7 @@ def tiny() -> ArtalkSizes:
     return ArtalkSizes(
         ar=ArSizes(width=32, depth=2, heads=2),
         vae=VaeSizes(code_dim=8, hidden=32, depth=2, heads=2, patch_nums=(1, 2, 5, 10)),
-        wav2vec=Wav2VecSizes(hidden=32, layers=2, heads=2, intermediate=64, conv_dim=(8,) * 7,
-                             pos_kernel=16, pos_groups=4),
+        wav2vec=tiny_sizes(XLSR_300M),
         style=StyleSizes(width=16, heads=2, layers=1, ffn=32),
     )
 

@@ -75,15 +75,12 @@ class EmoteSizes:
     feature_dim: int = 128  # sequence encoder output and style width
     heads: int = 8
     layers: int = 1
-    dim_feedforward_factor: int = 1  # the released decoder's feed-forward width is its model width
-    period: int = 30  # faceformer_future bias period
-    temporal_bias: str = "faceformer_future"
+    period: int = 30  # the faceformer_future bias's period (the only bias this implementation has)
     style_op: str = "cat"
     n_emotions: int = 8
     n_intensities: int = 3
     n_identities: int = 32
     style_bias: bool = True
-    squash: str = "stack_linear"  # after the transformer (squash_after)
     max_len: int = 1200  # rows of the temporal bias the released code builds: the longest window
     prior: PriorSizes = field(default_factory=PriorSizes)
 
@@ -257,8 +254,8 @@ def sizes_to_cfg(sizes: EmoteSizes) -> dict:
             "sequence_decoder": {
                 "type": "BertPriorDecoder", "num_layers": sizes.layers, "feature_dim": sizes.feature_dim,
                 "nhead": sizes.heads, "dropout": 0.25, "activation": "gelu", "max_len": 600, "period": sizes.period,
-                "squash_before": False, "squash_after": True, "squash_type": sizes.squash,
-                "positional_encoding": {"type": "none"}, "temporal_bias_type": sizes.temporal_bias,
+                "squash_before": False, "squash_after": True, "squash_type": "stack_linear",
+                "positional_encoding": {"type": "none"}, "temporal_bias_type": "faceformer_future",
                 "post_bug_fix": True, "style_op": sizes.style_op,
                 "style_embedding": {
                     "type": "emotion_linear", "use_shape": False, "use_video_expression": False,

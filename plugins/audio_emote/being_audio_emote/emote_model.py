@@ -135,11 +135,9 @@ class PriorDecoder(nn.Module):
         self.decoder_transformer = _encoder(d, p.heads, p.intermediate, p.layers)
         self.decoder_linear_embedding = nn.Linear(d, d)
         self.cross_smooth_layer = nn.Conv1d(d, p.out_dim, 5, padding=2) if p.conv_smooth else None
-        if p.post_transformer_proj:
-            self.post_transformer_linear = nn.Linear(d, d if p.conv_smooth else p.out_dim)
-        if p.post_conv_proj:
-            self.post_conv_proj = nn.Linear(p.out_dim, p.out_dim)
-        self.has_post_transformer, self.has_post_conv = p.post_transformer_proj, p.post_conv_proj
+        self.post_transformer_linear = (nn.Linear(d, d if p.conv_smooth else p.out_dim) if p.post_transformer_proj
+                                        else None)
+        self.post_conv_proj = nn.Linear(p.out_dim, p.out_dim) if p.post_conv_proj else None
         self.bias_kind, self.heads = p.temporal_bias, p.heads
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
@@ -150,11 +148,11 @@ class PriorDecoder(nn.Module):
                 x = x.repeat_interleave(2, dim=1)
         x = self.decoder_linear_embedding(x)
         x = _attend(self.decoder_transformer, x, temporal_bias(self.bias_kind, self.heads, x.shape[1]))
-        if self.has_post_transformer:
+        if self.post_transformer_linear is not None:
             x = self.post_transformer_linear(x)
         if self.cross_smooth_layer is not None:
             x = self.cross_smooth_layer(x.transpose(1, 2)).transpose(1, 2)
-        if self.has_post_conv:
+        if self.post_conv_proj is not None:
             x = self.post_conv_proj(x)
         return x
 
@@ -171,7 +169,7 @@ class SequenceDecoder(nn.Module):
         w = sizes.model_dim
         self.sizes = sizes
         self.obj_vector = StyleCondition(sizes)
-        self.bert_decoder = _encoder(w, sizes.heads, sizes.dim_feedforward_factor * w, sizes.layers)
+        self.bert_decoder = _encoder(w, sizes.heads, w, sizes.layers)  # feed-forward as wide as the model, as released
         self.decoder = nn.Linear(w, sizes.prior.feature_dim)
         self.squasher_2 = StackLinearSquash(sizes.prior.feature_dim, sizes.prior.latent_frames)
         self.motion_prior = MotionPrior(sizes.prior)
@@ -181,7 +179,7 @@ class SequenceDecoder(nn.Module):
         s = self.sizes
         style = self.obj_vector(condition)
         x = torch.cat([features, style], dim=-1) if s.style_op == "cat" else features + style
-        x = _attend(self.bert_decoder, x, temporal_bias(s.temporal_bias, s.heads, x.shape[1], s.period))
+        x = _attend(self.bert_decoder, x, temporal_bias("faceformer_future", s.heads, x.shape[1], s.period))
         x = self.decoder(x)
         t = x.shape[1]
         k = s.prior.latent_frames

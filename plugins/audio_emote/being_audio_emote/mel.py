@@ -96,10 +96,11 @@ def window_start(frame: np.ndarray | int) -> np.ndarray:
     return np.sign(offset) * (np.abs(offset) // 5)
 
 
-def frame_windows(mel: np.ndarray, frames: int) -> np.ndarray:
-    """``[M, 80]`` mel -> ``[frames, 80, 16]``: frame i's window starts at mel frame
-    trunc(80 (i - 2) / 25) (truncation toward zero: frames 0 and 1 start at -6 and -3), indices
-    clamped to the spectrogram (edge frames repeated), as SadTalker's generate_batch.py cuts them."""
-    start = window_start(np.arange(frames))
+def frame_windows(mel: np.ndarray, frames: int, first: int = 0) -> np.ndarray:
+    """``[M, 80]`` mel -> the windows of frames ``first..frames - 1``, ``[frames - first, 80, 16]``:
+    frame i's window starts at mel frame trunc(80 (i - 2) / 25) (truncation toward zero: frames 0
+    and 1 start at -6 and -3), indices clamped to the spectrogram (edge frames repeated), as
+    SadTalker's generate_batch.py cuts them."""
+    start = window_start(np.arange(first, frames))
     index = np.clip(start[:, None] + np.arange(WINDOW)[None], 0, len(mel) - 1)
     return np.ascontiguousarray(mel[index].transpose(0, 2, 1))

@@ -55,9 +55,9 @@ class PoseStream:
         return self.model.sizes.seq_len
 
     def _predict(self, windows: np.ndarray) -> torch.Tensor:
-        """``[32, 80, 16]`` mel windows -> absolute poses ``[32, 6]``, with a fresh latent."""
+        """``[n <= 32, 80, 16]`` mel windows -> absolute poses ``[n, 6]``, with a fresh latent."""
         z = torch.randn(1, self.model.sizes.latent, generator=self.generator).to(self.device)
-        mels = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)[None, :, None]
+        mels = torch.from_numpy(windows).to(self.device)[None, :, None]
         return self.reference + self.model.chunk(mels, z, self.style, self.reference)[0]
 
     def push(self, chunk: np.ndarray) -> torch.Tensor:
@@ -75,7 +75,7 @@ class PoseStream:
                 last = first + self.seq_len - 1
                 if last >= frames_now or int(window_start(last)) + WINDOW - 1 >= len(self.mel):
                     break
-                out.append(self.smoother.push(self._predict(frame_windows(self.mel, last + 1)[first:])))
+                out.append(self.smoother.push(self._predict(frame_windows(self.mel, last + 1, first))))
                 self.chunks += 1
         return torch.cat(out) if out else torch.zeros(0, POSE, device=self.device)
 
@@ -83,23 +83,18 @@ class PoseStream:
         """End of the clip: ``frames`` in all (the clip is cut or zero-padded to 640 x frames
         samples) -> the remaining poses."""
         length = SAMPLES_PER_FRAME * frames
-        mel = mel_frames(self.samples, 0, mel_count(length), length)
-        if len(self.mel):
-            mel[:len(self.mel)] = self.mel  # the same values, computed before
+        known = min(len(self.mel), mel_count(length))  # final already: the same values at this length
+        mel = np.concatenate([self.mel[:known], mel_frames(self.samples, known, mel_count(length) - known, length)])
         tail = []
         with torch.no_grad():
             n = frames - 1  # frames after the reference one
             while self.seq_len * (self.chunks + 1) <= n:  # whole chunks the stream could not yet know were whole
                 first = 1 + self.seq_len * self.chunks
-                tail.append(self._predict(frame_windows(mel, first + self.seq_len)[first:]))
+                tail.append(self._predict(frame_windows(mel, first + self.seq_len, first)))
                 self.chunks += 1
             rest = n - self.seq_len * self.chunks
             if rest > 0:  # the last chunk: the last 32 frames (front-padded if fewer), keep its tail
-                windows = frame_windows(mel, frames)[max(1, frames - self.seq_len):]
-                z = torch.randn(1, self.model.sizes.latent, generator=self.generator).to(self.device)
-                mels = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)[None, :, None]
-                change = self.model.chunk(mels, z, self.style, self.reference)[0]
-                tail.append(self.reference + change[-rest:])
+                tail.append(self._predict(frame_windows(mel, frames, max(1, frames - self.seq_len)))[-rest:])
         raw = torch.cat(tail) if tail else torch.zeros(0, POSE, device=self.device)
         window = smoothing_window(frames)
         if window != SMOOTH_WINDOW:  # a clip shorter than the window: one smoothing of the whole clip

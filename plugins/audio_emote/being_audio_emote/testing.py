@@ -20,11 +20,13 @@ FLAME_BUFFERS = {"v_template": (5023, 3), "shapedirs": (5023, 3, 400), "posedirs
                  "J_regressor": (5, 5023), "lbs_weights": (5023, 5)}
 
 
-def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Reproducible random weights, with non-trivial batch-norm statistics."""
+def _randomise(model: torch.nn.Module, seed: int, redraw: bool) -> torch.nn.Module:
+    """Reproducible random weights (``redraw``: every parameter N(0, 0.2^2), else the modules' own
+    fan-in-scaled initialisation, which keeps a deep convolutional stack well conditioned), with
+    non-trivial batch-norm statistics."""
     torch.manual_seed(seed)
     with torch.no_grad():
-        for p in model.parameters():
+        for p in model.parameters() if redraw else ():
             p.copy_(0.2 * torch.randn_like(p))
         for name, buf in model.named_buffers():
             if name.endswith("running_mean"):
@@ -35,11 +37,13 @@ def _randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def random_emote(sizes: EmoteSizes | None = None, seed: int = 0) -> EmoteModel:
-    return _randomise(EmoteModel(sizes or tiny()), seed)
+    """Every parameter redrawn, the norms' affine terms too (default init leaves them the identity)."""
+    return _randomise(EmoteModel(sizes or tiny()), seed, redraw=True)
 
 
 def random_audio2pose(seed: int = 0) -> Audio2Pose:
-    return _randomise(Audio2Pose(), seed)
+    torch.manual_seed(seed)
+    return _randomise(Audio2Pose(), seed, redraw=False)
 
 
 def lightning_state(model: EmoteModel, flame: bool = True) -> dict[str, torch.Tensor]:

@@ -16,6 +16,7 @@ from being_audio_emote.mel import frame_windows, melspectrogram
 from being_audio_emote.pose import PoseStream
 from being_audio_emote.posevae import Audio2Pose
 from being_audio_emote.sadtalker_weights import load_audio2pose
+from being_audio_emote.testing import random_audio2pose
 from being_kernel import InputError
 
 LAYOUT = Path(__file__).parent / "layouts" / "sadtalker_audio2pose.tsv"
@@ -26,18 +27,6 @@ def _published_layout() -> dict[str, list[int]]:
     src/config/auido2pose.yaml), in their order, written down from the public code."""
     rows = (line.split("\t") for line in LAYOUT.read_text().splitlines() if line)
     return {name: ast.literal_eval(shape) for name, shape in rows}
-
-
-def _random_model(seed: int = 0) -> Audio2Pose:
-    torch.manual_seed(seed)
-    model = Audio2Pose().eval()
-    with torch.no_grad():  # non-trivial batch-norm statistics
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.normal_(0, 0.1)
-            elif name.endswith("running_var"):
-                buf.uniform_(0.5, 1.5)
-    return model.requires_grad_(False)
 
 
 def test_every_tensor_name_and_shape_is_the_published_one() -> None:
@@ -51,7 +40,7 @@ def test_every_tensor_name_and_shape_is_the_published_one() -> None:
 def test_random_weights_round_trip_through_the_published_formats(tmp_path: Path, form: str) -> None:
     from safetensors.torch import save_file
 
-    model = _random_model(1)
+    model = random_audio2pose(seed=1)
     if form == "legacy":
         path = tmp_path / "auido2pose_00140-model.pth"
         torch.save({"model": model.state_dict(), "epoch": 140, "optimizer": {"state": {}, "param_groups": []}}, path)
@@ -67,7 +56,7 @@ def test_random_weights_round_trip_through_the_published_formats(tmp_path: Path,
 
 
 def test_a_wrong_file_is_named_with_its_mismatches(tmp_path: Path) -> None:
-    state = _random_model().state_dict()
+    state = random_audio2pose().state_dict()
     del state["netD_motion.seq.3.bias"]
     state["netG.decoder.classbias"] = torch.zeros(45, 64)
     torch.save({"model": state}, tmp_path / "bad.pth")
@@ -164,7 +153,7 @@ def _stream(model: Audio2Pose, wav: np.ndarray, frames: int, pieces: list[int], 
 @pytest.mark.parametrize("seconds", [0.3, 1.0, 3.7])
 def test_stream_matches_the_published_procedure_in_any_chunking(seconds: float) -> None:
     pytest.importorskip("librosa")
-    model = _random_model(2)
+    model = random_audio2pose(seed=2)
     wav = (0.1 * np.random.default_rng(5).standard_normal(int(seconds * 16000) + 77)).astype(np.float32)
     frames = round(len(wav) / 640)
     ref = torch.tensor([0.05, -0.1, 0.02, 0.1, -0.05, 0.3])
