@@ -36,7 +36,7 @@ KNOWN_METHODS: tuple[KnownMethod, ...] = (
     KnownMethod("static", "torso", "being-torso-static", "torso_static",
                 "head over a static or looping background and torso plate, feathered at the neck"),
     KnownMethod("warp", "torso", "being-torso-warp", "torso_warp",
-                "torso image warped to follow the neck", planned=True),
+                "Gaussian Head & Shoulders (ICLR 2025): a neural torso texture warped to follow the head"),
     KnownMethod("restorer", "torso", "being-torso-restorer", "torso_restorer",
                 "neural torso and seam restoration", planned=True),
 )

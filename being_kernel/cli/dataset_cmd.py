@@ -24,14 +24,17 @@ def synthetic(
     seed: int = typer.Option(0, "--seed", help="Seed of the motion sequence."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N."),
     supersample: int = typer.Option(3, "--supersample", min=1, help="Samples per pixel side of the mesh renderer."),
+    full_frame: bool = typer.Option(False, "--full-frame", help="Head, neck and shoulders that follow it, over a "
+                                    "background, one fixed camera; person/head/torso masks, the plate and a scene "
+                                    "(for torso methods). Held-out frames in poses outside the training range."),
     overwrite: bool = overwrite_option("Replace OUT if it exists and is not empty."),
     quiet: bool = quiet_option(),
 ) -> None:
     """Render the demo head over a varied motion sequence into a metrical-tracker dataset.
 
     The reference mesh renderer draws the procedural demo head over expressions, jaw, gaze, blinks
-    and head pose; the held-out frames use expression combinations that training never shows. See
-    docs/datasets.md.
+    and head pose; the held-out frames use expression combinations that training never shows. With
+    --full-frame, the whole frame with a torso (docs/datasets.md#the-full-frame-synthetic-dataset).
 
     Example: being make-dataset synthetic --out data/synthetic --size 512 --frames 660
     """
@@ -42,7 +45,8 @@ def synthetic(
     start = time.perf_counter()
     try:
         path = make_synthetic(out, size=size, frames=frames, test_frames=test_frames, seed=seed, device=device,
-                              supersample=supersample, overwrite=overwrite, progress=not quiet)
+                              supersample=supersample, full_frame=full_frame, overwrite=overwrite,
+                              progress=not quiet)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; nothing was written to {out}") from None
     seconds = time.perf_counter() - start

@@ -202,12 +202,11 @@ def synthetic_motion(frames: int, test_frames: int, seed: int, expression_names:
     return SyntheticMotion(head_rot, translation, jaw, eyes, eyelids, expr)
 
 
-def _camera_records(motion: SyntheticMotion, head: HeadModelData, size: int) -> tuple[np.ndarray, ...]:
-    """Per-frame OpenCV cameras (R [T, 3, 3], t [T, 3], K [3, 3]) of the portrait camera seeing the
+def _camera_records(motion: SyntheticMotion, head: HeadModelData, cam: Cameras) -> tuple[np.ndarray, ...]:
+    """Per-frame OpenCV cameras (R [T, 3, 3], t [T, 3], K [3, 3]) of the fixed camera ``cam`` seeing the
     head turned by ``head_rot`` about its root joint J0 and moved by ``translation``: FLAME's global
     rotation and translation are the rigid map x -> R0 (x - J0) + J0 + tr of every vertex, so
     X_cam = Rc R0 x + Rc (J0 - R0 J0 + tr) + tc."""
-    cam = portrait_camera(size)
     Rc, tc, K = (x[0].double().numpy() for x in (cam.R, cam.t, cam.K))
     # the rest root joint: the joint regressor on the shaped mesh (expression and eyelids included)
     reg = head.j_regressor[0].astype(np.float64)
@@ -236,15 +235,18 @@ def _as_loaded(payloads: list[dict], names: list[Path], head: HeadModelData) -> 
 
 
 def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_frames: int = 60, seed: int = 0,
-                   device: str = "cpu", supersample: int = 3, overwrite: bool = False,
+                   device: str = "cpu", supersample: int = 3, full_frame: bool = False, overwrite: bool = False,
                    progress: bool = True) -> Path:
     """Render the synthetic dataset into ``out`` (metrical-tracker layout plus ``being_dataset.json``).
 
     size: image width = height in pixels; frames: total frames, the last ``test_frames`` held out;
     device: "cpu", "cuda", "cuda:N" or "auto" (posing and rendering run there); supersample: S x S
-    samples per pixel. Everything is written to a hidden sibling directory that is renamed to
-    ``out`` only when complete (an error or Ctrl-C leaves nothing under ``out``). A non-empty
-    ``out`` is refused unless ``overwrite``. Returns ``out``. Deterministic for a seed.
+    samples per pixel. full_frame: the head on a neck and shoulders that follow it, over a
+    background, seen by one fixed camera, with person/head/torso masks, the plate and a scene
+    (``synthetic_torso``; held-out frames in poses outside the training range). Everything is
+    written to a hidden sibling directory that is renamed to ``out`` only when complete (an error
+    or Ctrl-C leaves nothing under ``out``). A non-empty ``out`` is refused unless ``overwrite``.
+    Returns ``out``. Deterministic for a seed.
     """
     out = Path(out).expanduser().resolve()
     if size < 16 or frames < 2 or not 1 <= test_frames < frames or supersample < 1:
@@ -253,13 +255,15 @@ def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_
     dev = resolve_device(device) or default_device()
     head = build_demo_head()
     motion = synthetic_motion(frames, test_frames, seed, list(head.expression_names))
-    R, t, K = _camera_records(motion, head, size)
+    scene = _FullFrameScene(head, motion, size, frames, test_frames, seed, dev, supersample) if full_frame else None
+    cam = scene.camera if scene else portrait_camera(size)
+    R, t, K = _camera_records(motion, head, cam)
     model = FlameModel(head).to(dev)
     faces = torch.from_numpy(head.faces).to(dev)
     shading = {k: torch.from_numpy(getattr(head, k)).to(dev) for k in ("uv_coords", "uv_faces", "texture")}
 
     with writing_dataset(out, overwrite) as tmp:
-        for sub in (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR):
+        for sub in (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR) + (scene.folders if scene else ()):
             (tmp / sub).mkdir(parents=True)
         with tqdm(total=frames, unit="frame", desc="make-dataset synthetic", disable=not progress) as bar:
             for a in range(0, frames, 8):
@@ -271,19 +275,121 @@ def make_synthetic(out: str | Path, *, size: int = 512, frames: int = 660, test_
                 batch, cameras = _as_loaded(payloads, names, head)
                 with torch.no_grad():
                     vertices = model(batch.to(dev)).vertices
-                images = render_mesh(vertices, faces, cameras.to(dev), background=BACKGROUND,
-                                     supersample=supersample, **shading)
-                for j, k in enumerate(ids):
+                if scene:
+                    scene.write(tmp, list(ids), vertices, cameras.to(dev))
+                else:
+                    images = render_mesh(vertices, faces, cameras.to(dev), background=BACKGROUND,
+                                         supersample=supersample, **shading)
+                    for j, k in enumerate(ids):
+                        write_png(tmp / IMAGE_DIR / f"{k:05d}.png", images.rgb[j])
+                        write_png(tmp / MASK_DIR / f"{k:05d}.png", images.alpha[j])
+                for j in range(len(ids)):
                     torch.save(payloads[j], names[j])
-                    write_png(tmp / IMAGE_DIR / f"{k:05d}.png", images.rgb[j])
-                    write_png(tmp / MASK_DIR / f"{k:05d}.png", images.alpha[j])
                 bar.update(len(ids))
-        sidecar = {
-            "format": SIDECAR_FORMAT, "format_version": SIDECAR_VERSION, "head_model": "demo", "fps": FPS,
-            "test_frames": test_frames, "layout": "metrical",
-            "generator": {"name": "being make-dataset synthetic", "being_version": __version__, "seed": seed,
-                          "size": size, "frames": frames, "supersample": supersample, "background": list(BACKGROUND),
-                          "active_threshold": ACTIVE, "expression_groups": [list(g) for g in EXPRESSION_GROUPS]},
-        }
+        generator = {"name": "being make-dataset synthetic", "being_version": __version__, "seed": seed,
+                     "size": size, "frames": frames, "supersample": supersample, "background": list(BACKGROUND),
+                     "active_threshold": ACTIVE, "expression_groups": [list(g) for g in EXPRESSION_GROUPS]}
+        sidecar = {"format": SIDECAR_FORMAT, "format_version": SIDECAR_VERSION, "head_model": "demo", "fps": FPS,
+                   "test_frames": test_frames, "layout": "metrical", "generator": generator}
+        if scene:
+            sidecar["full_frame"] = True
+            generator.update(scene.description())
+            scene.finish(tmp)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     return out
+
+
+class _FullFrameScene:
+    """The torso, background and fixed camera of the full-frame set, and the writing of its frames."""
+
+    def __init__(self, head: HeadModelData, motion: SyntheticMotion, size: int, frames: int, test_frames: int,
+                 seed: int, device: torch.device, supersample: int) -> None:
+        from . import synthetic_torso as st
+        from .full_frame import HEAD_DIR, PERSON_DIR, TORSO_DIR
+
+        self.st, self.head, self.size, self.device, self.supersample = st, head, size, device, supersample
+        self.folders = (PERSON_DIR, HEAD_DIR, TORSO_DIR)
+        rng = np.random.default_rng(seed + 31)
+        yaw, pitch, roll = st.full_frame_pose(frames, test_frames, rng, _smooth)
+        motion.head_rot = _rotation(yaw, pitch, roll)
+        motion.translation = st.TRANSLATION_M * np.stack([_smooth(rng, frames, 0.03, 0.2) for _ in range(3)], -1)
+        self.breath = np.sin(2 * math.pi * np.arange(frames) / FPS / st.BREATH_PERIOD_S + rng.uniform(0, 2 * math.pi))
+        self.camera = st.full_frame_camera(size)
+        self.torso = st.build_torso(head, seed)
+        self.plate = st.background_plate(size, seed)
+        # one mesh: the head then the torso, their textures side by side in one atlas
+        v_head = len(head.v_template)
+        tex_h = head.texture.shape[0]
+        shirt = torch.nn.functional.interpolate(torch.from_numpy(self.torso.texture).permute(2, 0, 1)[None],
+                                                size=(tex_h, tex_h), mode="bilinear", align_corners=False)[0]
+        w_head = head.texture.shape[1]
+        share = w_head / (w_head + tex_h)
+        uv = np.concatenate([head.uv_coords * [share, 1.0], self.torso.uv * [1.0 - share, 1.0] + [share, 0.0]])
+        to = lambda x: torch.as_tensor(np.ascontiguousarray(x)).to(device)  # noqa: E731
+        self.faces = to(np.concatenate([head.faces, self.torso.faces + v_head]))
+        self.shading = {"uv_coords": to(uv.astype(np.float32)),
+                        "uv_faces": to(np.concatenate([head.uv_faces, self.torso.faces + len(head.uv_coords)])),
+                        "texture": torch.cat([to(head.texture), shirt.permute(1, 2, 0).to(device)], dim=1)}
+        ids = np.concatenate([np.tile([1.0, 0.0, 0.0], (v_head, 1)), np.tile([0.0, 1.0, 0.0], (len(self.torso.vertices), 1))])
+        self.part_colours = to(ids.astype(np.float32))
+        self.v_head = v_head
+
+    def _world(self, vertices: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's rigid map per frame (A [B, 3, 3], b [B, 3]): model space (global rotation in the
+        camera, as stored) -> the fixed camera's world, X = Rc^T (R_i x + t_i - tc)."""
+        Rc, tc = self.camera.R[0].to(vertices), self.camera.t[0].to(vertices)
+        A = Rc.T @ cameras.R.to(vertices)
+        b = ((cameras.t.to(vertices) - tc) @ Rc)
+        return A, b
+
+    def write(self, tmp: Path, ids: list[int], vertices: torch.Tensor, cameras: Cameras) -> None:
+        from .full_frame import HEAD_DIR, PERSON_DIR, TORSO_DIR
+
+        A, b = self._world(vertices, cameras)
+        head = torch.einsum("bij,bvj->bvi", A, vertices) + b[:, None]
+        breath = torch.from_numpy(self.breath[ids]).to(vertices)
+        mesh = torch.cat([head, self.st.pose_torso(self.torso, A, b, breath)], dim=1)
+        cam = self.camera.to(self.device)
+        img = render_mesh(mesh, self.faces, cam, background=(0.0, 0.0, 0.0), supersample=self.supersample, **self.shading)
+        parts = render_mesh(mesh, self.faces, cam, vertex_colors=self.part_colours, background=(0.0, 0.0, 0.0),
+                            supersample=self.supersample)
+        plate = torch.from_numpy(self.plate).to(img.rgb)
+        frames = img.rgb + (1.0 - img.alpha) * plate  # the render is premultiplied over black
+        for j, k in enumerate(ids):
+            name = f"{k:05d}.png"
+            write_png(tmp / IMAGE_DIR / name, frames[j])
+            write_png(tmp / MASK_DIR / name, img.alpha[j])
+            write_png(tmp / PERSON_DIR / name, img.alpha[j])
+            write_png(tmp / HEAD_DIR / name, parts.rgb[j, ..., :1])
+            write_png(tmp / TORSO_DIR / name, parts.rgb[j, ..., 1:2])
+
+    def finish(self, tmp: Path) -> None:
+        """The plate, and a scene for the ``static`` compositor: the torso at rest, still, no breath."""
+        from .full_frame import BACKGROUND_FILE
+        from .scene import SCENE_DIR, write_scene
+
+        u8 = lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
+        write_png(tmp / BACKGROUND_FILE, torch.from_numpy(self.plate))
+        eye = torch.eye(3, dtype=torch.float32, device=self.device)[None]
+        zero = torch.zeros(1, 3, device=self.device)
+        torso = self.st.pose_torso(self.torso, eye, zero, torch.zeros(1, device=self.device))
+        faces = self.faces[len(self.head.faces):] - self.v_head
+        shade = {"uv_coords": self.shading["uv_coords"][len(self.head.uv_coords):],
+                 "uv_faces": self.shading["uv_faces"][len(self.head.faces):] - len(self.head.uv_coords),
+                 "texture": self.shading["texture"]}
+        cam = self.camera.to(self.device)
+        img = render_mesh(torso, faces, cam, background=(0.0, 0.0, 0.0), supersample=self.supersample, **shade)
+        alpha = img.alpha[0].cpu().numpy()
+        straight = img.rgb[0].cpu().numpy() / np.maximum(alpha, 1e-6)
+        root = torch.from_numpy(self.head.j_regressor[0] @ self.head.v_template).float()
+        pix, depth = self.camera.project(root[None, None])
+        write_scene(tmp / SCENE_DIR, u8(self.plate), u8(np.concatenate([straight, alpha], -1)),
+                    (float(pix[0, 0, 0]), float(pix[0, 0, 1])), float(self.camera.K[0, 0, 0] / depth[0, 0]),
+                    source="being make-dataset synthetic --full-frame")
+
+    def description(self) -> dict:
+        st = self.st
+        return {"full_frame": {"camera_eye": list(st.CAMERA_EYE), "fov_y_deg": st.CAMERA_FOV,
+                               "train_pose_deg": list(st.TRAIN_POSE_DEG), "test_pose_deg": list(st.TEST_POSE_DEG),
+                               "translation_m": st.TRANSLATION_M, "breath_period_s": st.BREATH_PERIOD_S,
+                               "breath_m": st.BREATH_M}}

@@ -5,7 +5,7 @@ neck band (:func:`evaluate_compositor`). Lip timing of audio models is in ``bein
 
 from .avatar import evaluate_avatar
 from .band import neck_band
-from .compositor import evaluate_compositor
+from .compositor import evaluate_compositor, true_heads
 from .report import CompositeReport, EvalReport
 
-__all__ = ["CompositeReport", "EvalReport", "evaluate_avatar", "evaluate_compositor", "neck_band"]
+__all__ = ["CompositeReport", "EvalReport", "evaluate_avatar", "evaluate_compositor", "neck_band", "true_heads"]

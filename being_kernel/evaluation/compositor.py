@@ -5,6 +5,10 @@ band where head and body meet.
 The heads are the avatar's renders through the tracked cameras when an avatar is given, else the
 frames' own heads (image x head mask, premultiplied, with the tracked pose and camera), which
 measures the compositor alone: a perfect compositor then reproduces the frame exactly.
+
+On a full-frame dataset the head mask is ``masks/head`` and the band is where the head and torso
+masks, each grown by ``band_px``, overlap (the seam itself); on head crops the head mask is the
+dataset's mask and the band is the ring around its outline below the jaw.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
 
     The compositor's ``size`` defaults to the dataset's frame size. ``band_px``: half-width of the
     neck band. ``on_frame(real [H, W, 3], composite [H, W, 3])`` sees each compared pair."""
-    from ..datasets import load_tracked_video
+    from ..datasets import load_full_frames, load_tracked_video
     from ..head.flame import FlameModel
 
     video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
     frames = _frames(video, all_frames)
+    layers = load_full_frames(video, frames=frames) if video.full_frame else None
     size = (video.cameras.width, video.cameras.height)
     values = dict(torso_config)
     values.setdefault("size", list(size))
@@ -56,18 +61,22 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
             with torch.no_grad():
                 joints = model(motion, shape).joints  # [B, J, 3]
             pix, depth = cams.project(joints)  # [B, J, 2], [B, J]
+            real = store.image(idx)
+            head_mask = layers.head_mask(idx) if layers is not None else store.mask(idx)
             if renderer is not None:
                 heads = renderer.render_views(motion, cams)
             else:
-                heads = _true_heads(store, idx, motion, cams, pix[:, 0], depth[:, 0])
+                heads = true_heads(real, head_mask, idx, motion, cams, pix[:, 0], depth[:, 0])
             sync(dev)
             t0 = time.perf_counter()
             out = compositor.composite(heads)
             images = torch.stack([f.image.float() for f in out]).cpu()
             sync(dev)
             seconds += time.perf_counter() - t0
-            real = store.image(idx)
-            band = neck_band(store.mask(idx), None, band_px, below_y=pix[:, JAW_JOINT, 1])
+            if layers is not None:
+                band = neck_band(head_mask, layers.torso_mask(idx), band_px)
+            else:
+                band = neck_band(head_mask, None, band_px, below_y=pix[:, JAW_JOINT, 1])
             scores.add(idx.tolist(), images.clamp(0, 1), real, band)
             report_pairs(real, images, on_frame, progress)
     finally:
@@ -84,11 +93,11 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
                            image_size=size, per_frame=scores.rows)
 
 
-def _true_heads(store, idx: torch.Tensor, motion, cams, root_px: torch.Tensor,  # noqa: ANN001
-                root_z: torch.Tensor) -> list[Frame]:
-    """The frames' own heads as a renderer would give them: premultiplied RGBA (image x mask),
-    placed at the projected neck base with the scale of the camera there, carrying pose and camera."""
-    image, mask = store.image(idx), store.mask(idx)
+def true_heads(image: torch.Tensor, mask: torch.Tensor, idx: torch.Tensor, motion, cams,  # noqa: ANN001
+                root_px: torch.Tensor, root_z: torch.Tensor) -> list[Frame]:
+    """The frames' own heads as a renderer would give them: premultiplied RGBA (image [B, H, W, 3] x
+    head mask [B, H, W, 1]), placed at the projected neck base with the scale of the camera there,
+    carrying pose and camera."""
     rgba = torch.cat([image * mask, mask], dim=-1)
     poses = head_poses(motion, cams)
     fx = cams.K[:, 0, 0]

@@ -3,7 +3,8 @@
 the textured-mesh reference renderer (``render_mesh``), OpenCV camera converters from other
 conventions (``from_metrical_tracker``, ``from_insta``, ``from_imavatar``) and quaternion
 helpers, and the framing every Gaussian head renderer shares (avatar camera records, output
-frames: ``camera_for_size``, ``framed_camera``, ``gaussian_frames``). See docs/rendering.md.
+frames: ``camera_for_size``, ``framed_camera``, ``gaussian_frames``), and ``place_heads``, which puts
+rendered heads into a full frame for compositors that draw their own torso. See docs/rendering.md.
 
 This module is the public surface; its submodules are private. ``Cameras`` lives in the core
 (``being_kernel.api.Cameras``) so that contracts and head models use it without importing the
@@ -16,6 +17,7 @@ from .framing import (EMPTY_ALPHA, ChunkedHeadRenderer, check_backend, PORTRAIT_
 from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
                         view_dirs)
 from .mesh import MeshImages, render_mesh, sample_texture
+from .placement import place_heads
 from .rotations import matrix_to_axis_angle, quat_multiply, quat_to_rotmat, rotation_6d_to_matrix, rotmat_to_quat
 from .surface import MeshGaussians
 
@@ -25,7 +27,7 @@ __all__ = [
     "MeshGaussians",
     "ChunkedHeadRenderer", "check_backend", "camera_for_size", "framed_camera", "gaussian_frames", "tracked_portrait", "EMPTY_ALPHA", "PORTRAIT_ANCHOR_Y",
     "PORTRAIT_PX_PER_METRE_PER_PX",
-    "render_mesh", "MeshImages", "sample_texture",
+    "render_mesh", "MeshImages", "sample_texture", "place_heads",
     "from_metrical_tracker", "from_insta", "from_imavatar",
     "quat_to_rotmat", "rotmat_to_quat", "matrix_to_axis_angle", "rotation_6d_to_matrix", "quat_multiply",
 ]

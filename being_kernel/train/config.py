@@ -20,9 +20,9 @@ class FitConfig(PluginConfig):
     batch_frames: int = Field(4, ge=1, le=64, description="Training frames per step.")
     ssim_weight: float = Field(0.2, ge=0, le=1, description="Loss = (1 - w) D + w (1 - SSIM) (+ LPIPS), D the "
                                "photometric distance.")
-    photometric: Literal["l1", "huber"] = Field(
-        "l1", description='Photometric distance D per pixel and channel, averaged: "l1" |x - y|, or "huber" '
-        '(0.5 d^2 below huber_delta, linear above: FlashAvatar\'s loss).')
+    photometric: Literal["l1", "huber", "l2"] = Field(
+        "l1", description='Photometric distance D per pixel and channel, averaged: "l1" |x - y|, "huber" '
+        '(0.5 d^2 below huber_delta, linear above: FlashAvatar\'s loss) or "l2" (x - y)^2.')
     huber_delta: float = Field(0.1, gt=0, description="Where the Huber distance turns from quadratic to linear.")
     lpips: Literal["auto", "on", "off"] = Field(
         "auto", description='LPIPS loss term: "auto" uses it when its weights are on disk (never downloaded), '

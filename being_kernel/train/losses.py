@@ -1,6 +1,6 @@
 """The photometric loss every image trainer shares: (1 - w) D + w (1 - SSIM), plus LPIPS late in
 training when its weights are on disk (3DGS's L1 + D-SSIM with w = 0.2; LPIPS as the avatar papers
-add it for sharpness). D is L1 or the Huber distance (FlashAvatar trains on Huber alone, w = 0)."""
+add it for sharpness). D is L1, L2 or the Huber distance (FlashAvatar trains on Huber alone, w = 0)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class PhotometricLoss:
 
     def __init__(self, config: FitConfig, device: torch.device, log: Callable[[str], None]) -> None:
         self.ssim_weight = config.ssim_weight
-        self.distance = l1 if config.photometric == "l1" else (lambda a, b: huber(a, b, config.huber_delta))
+        self.distance = {"l1": l1, "l2": l2, "huber": lambda a, b: huber(a, b, config.huber_delta)}[config.photometric]
         self.lpips_weight, self.lpips_from = config.lpips_weight, config.lpips_from
         self.lpips = _lpips(config, device, log)
 
@@ -36,6 +36,11 @@ class PhotometricLoss:
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference (0-d)."""
     return (pred - target).abs().mean()
+
+
+def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference (0-d)."""
+    return (pred - target).square().mean()
 
 
 def huber(pred: torch.Tensor, target: torch.Tensor, delta: float) -> torch.Tensor:

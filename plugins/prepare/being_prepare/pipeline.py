@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from being_kernel import InputError
 from being_kernel.api import default_device, resolve_device
-from being_kernel.datasets import (CHECKPOINT_DIR, IMAGE_DIR, MASK_DIR, SIDECAR, SIDECAR_FORMAT, SIDECAR_VERSION,
-                                   check_dataset_out, make_frame, writing_dataset)
+from being_kernel.datasets import (CHECKPOINT_DIR, HEAD_DIR, IMAGE_DIR, MASK_DIR, PERSON_DIR, SIDECAR, SIDECAR_FORMAT,
+                                   SIDECAR_VERSION, TORSO_DIR, check_dataset_out, make_frame, writing_dataset)
 from being_kernel.head import HeadModelData
 from being_kernel.media import read_image, write_png
 
@@ -40,7 +40,7 @@ from .landmarks import FaceFollower, FaceLandmarker, LandmarkTrack, build_track
 from .tracking import TrackingConfig, TrackingResult
 
 #: the dataset's own folders beside metrical-tracker's checkpoint/, input/ and alpha/
-PERSON_DIR, HEAD_DIR, MOUTH_DIR = "masks/person", "masks/head", "masks/mouth"
+MOUTH_DIR = "masks/mouth"
 REPORT_DIR = "report"
 #: a face whose landmarks cover less than this fraction of the crop is too small to track well
 MIN_FACE_PX = 48
@@ -177,12 +177,17 @@ def _person_mask(person: np.ndarray, head: np.ndarray, full_frame: bool) -> np.n
     return np.maximum(out, head)
 
 
+def _torso_mask(person: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The person less the head (neck, shoulders, clothes), as full-frame datasets hold it."""
+    return np.clip(person * (1.0 - head), 0.0, 1.0).astype(np.float32)
+
+
 def _write_frames(src: Source, opts: PrepareOptions, crop: Crop, points: np.ndarray, tmp: Path) -> np.ndarray:
     """Pass 2: crop, segment, write input/, alpha/ and masks/; returns the background plate.
     points [T, 478, 2]: the landmarks in output pixels."""
     from .masks import PersonSegmenter, background_plate, head_mask, mouth_mask
 
-    for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, MOUTH_DIR):
+    for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, TORSO_DIR, MOUTH_DIR):
         (tmp / d).mkdir(parents=True, exist_ok=True)
     crops, persons = [], []
     n = len(points)
@@ -200,7 +205,7 @@ def _write_frames(src: Source, opts: PrepareOptions, crop: Crop, points: np.ndar
             head = head_mask(person, points[k])
             name = f"{k:05d}.png"
             for folder, pixels in ((IMAGE_DIR, image), (MASK_DIR, _person_mask(person, head, opts.full_frame)),
-                                   (PERSON_DIR, person), (HEAD_DIR, head),
+                                   (PERSON_DIR, person), (HEAD_DIR, head), (TORSO_DIR, _torso_mask(person, head)),
                                    (MOUTH_DIR, mouth_mask(points[k], opts.size, opts.size))):
                 pending.append(pool.submit(write_png, tmp / folder / name, pixels))
             if len(pending) > 40:  # bounded: a few frames in flight
@@ -267,7 +272,7 @@ def _write_tracking(res: TrackingResult, keep: np.ndarray, size: int, tmp: Path)
                              frame_id=f"{k:05d}")
         torch.save(payload, tmp / CHECKPOINT_DIR / f"{k:05d}.frame")
     for k in np.flatnonzero(~keep):
-        for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, MOUTH_DIR):
+        for d in (IMAGE_DIR, MASK_DIR, PERSON_DIR, HEAD_DIR, TORSO_DIR, MOUTH_DIR):
             (tmp / d / f"{k:05d}.png").unlink(missing_ok=True)
 
 
