@@ -60,7 +60,7 @@ def test_plugins_lists_static_and_install_hints_for_missing_methods() -> None:
     r = run_being("plugins")
     assert r.returncode == 0, r.stderr
     assert any(line.split()[:2] == ["static", "being-torso-static"] for line in r.stdout.splitlines())
-    for name in ("warp", "restorer"):  # planned methods: no install command that would fail
+    for name in ("restorer",):  # planned methods: no install command that would fail
         line = next(line for line in r.stdout.splitlines() if line.split()[:1] == [name])
         assert "planned" in line and "pip install" not in line and "not released yet" in line
 
@@ -142,7 +142,7 @@ BAD_INPUT = {
     "zero-length audio": (_empty_wav, [], "no audio samples"),
     "corrupt file": (_bytes("c.wav", b"RIFF\x00\x01garbage" * 50), [], "not decodable"),
     "unknown plugin": (None, ["--audio", "nonesuch"], "no such plugin"),
-    "known but not released": (None, ["--torso", "warp"], "planned but not released yet"),
+    "known but not released": (None, ["--torso", "restorer"], "planned but not released yet"),
     "bad --set field": (None, ["--set", "torso.sh_degree=3"], "torso.sh_degree: unknown field"),
     "bad --set value": (None, ["--set", "torso.size=big"], "torso.size"),
     "motion-space mismatch": (None, ["--set", "audio.motion_space=flame2020", "--set", "audio.n_expression=100",

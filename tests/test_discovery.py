@@ -86,7 +86,7 @@ def test_entry_point_that_is_not_a_spec_is_broken(tmp_path, on_path) -> None:
 def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
     reg = Registry.discover(env={})
     with pytest.raises(PluginError) as err:
-        reg.spec("torso", "warp")
+        reg.spec("torso", "restorer")
     assert "planned but not released yet" in str(err.value) and "pip install" not in err.value.hint
     from being_kernel.known import KNOWN_METHODS
 
@@ -98,7 +98,7 @@ def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
     assert "being plugins" in err.value.hint
     installed = {r.name for r in reg.records}
     missing = {m.name for m in reg.not_installed()}
-    assert missing.isdisjoint(installed) and "warp" in missing
+    assert missing.isdisjoint(installed) and "restorer" in missing
     assert missing | installed >= {"artalk", "emote", "viseme", "splatting", "flash", "static", "warp", "restorer"}
 
 
