@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
+import torch
 
 from .cameras import Cameras
 from .types import Audio, Frame, Motion
@@ -205,6 +206,14 @@ class TorsoCompositor(_Plugin):
     @abstractmethod
     def open_stream(self) -> Stream[Sequence[Frame], list[Frame]]:
         """Streaming: push lists of head frames, get composited frames."""
+
+    def composite_with_coverage(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
+        """``composite(heads)`` and where its layers were drawn: coverage [B, H, W, 2] in [0, 1],
+        channel 0 the alpha each head was composited with (placed, feathered), channel 1 the alpha
+        of the torso layer under it. Optional: a stage that works on the seam between the two (a
+        restorer over this compositor) needs it; the frames equal ``composite``'s."""
+        raise NotImplementedError(f"{type(self).__name__} does not report where it drew the head and torso "
+                                  "(TorsoCompositor.composite_with_coverage)")
 
 
 #: CLI flag / entry-point group suffix -> contract class.

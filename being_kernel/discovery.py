@@ -181,3 +181,16 @@ def build_plugin(spec: PluginSpec, config, contract: str, name: str):  # noqa: A
         raise
     except Exception as exc:  # noqa: BLE001 - report which plugin could not start
         raise PluginError(f"--{contract} {name} could not start: {type(exc).__name__}: {exc}") from exc
+
+
+def build_named(contract: str, name: str, values: dict, device: str | None = None):  # noqa: ANN201 - a plugin
+    """Build the installed plugin ``--{contract} name`` from config ``values`` (a dict, validated by
+    its spec), on ``device`` when given and the plugin has that field: for tools and for plugins
+    that build on another (a restorer over a base torso). Errors are one-line BeingErrors."""
+    from . import config as cfg
+
+    spec = Registry.discover().spec(contract, name)
+    values = dict(values)
+    if device is not None and "device" in spec.config.model_fields:
+        values.setdefault("device", device)
+    return build_plugin(spec, cfg.build(spec.config, contract, values), contract, name)

@@ -38,5 +38,5 @@ KNOWN_METHODS: tuple[KnownMethod, ...] = (
     KnownMethod("warp", "torso", "being-torso-warp", "torso_warp",
                 "Gaussian Head & Shoulders (ICLR 2025): a neural torso texture warped to follow the head"),
     KnownMethod("restorer", "torso", "being-torso-restorer", "torso_restorer",
-                "neural torso and seam restoration", planned=True),
+                "SyncTalk++'s Torso Restorer: a per-subject U-Net that repaints the seam where head and torso meet"),
 )

@@ -34,6 +34,27 @@ def make_dist(root: Path, dist: str, entry_points: dict[str, dict[str, str]], mo
     return root
 
 
+#: A method announced but not released, for the tests of that state (every real method is released).
+PLANNED_SITE = """
+import being_kernel.discovery as discovery
+import being_kernel.known as known
+
+PLANNED = known.KnownMethod("nextgen", "torso", "being-torso-nextgen", "torso_nextgen",
+                            "a method announced but not released", planned=True)
+known.KNOWN_METHODS = discovery.KNOWN_METHODS = known.KNOWN_METHODS + (PLANNED,)
+"""
+
+
+@pytest.fixture
+def planned_site(tmp_path: Path) -> Path:
+    """A folder whose ``sitecustomize`` adds the planned torso ``nextgen`` to the known methods of a
+    ``being`` started with it on PYTHONPATH (``run_being(..., extra_path=[planned_site])``)."""
+    site = tmp_path / "planned-site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(PLANNED_SITE)
+    return site
+
+
 def run_being(*args: str, extra_path: list[Path] = (), env: dict[str, str] | None = None, timeout: float = 300,
               cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the installed ``being`` CLI in a subprocess with ``extra_path`` on PYTHONPATH."""

@@ -56,13 +56,12 @@ def test_version_lists_plugin_versions() -> None:
     assert "being-torso-static 0.1.0" in r.stdout
 
 
-def test_plugins_lists_static_and_install_hints_for_missing_methods() -> None:
-    r = run_being("plugins")
+def test_plugins_lists_static_and_install_hints_for_missing_methods(planned_site) -> None:
+    r = run_being("plugins", extra_path=[planned_site])
     assert r.returncode == 0, r.stderr
     assert any(line.split()[:2] == ["static", "being-torso-static"] for line in r.stdout.splitlines())
-    for name in ("restorer",):  # planned methods: no install command that would fail
-        line = next(line for line in r.stdout.splitlines() if line.split()[:1] == [name])
-        assert "planned" in line and "pip install" not in line and "not released yet" in line
+    line = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["nextgen"])
+    assert "planned" in line and "pip install" not in line and "not released yet" in line  # nothing to install
 
 
 def test_plugins_json_carries_config_schemas() -> None:
@@ -142,7 +141,7 @@ BAD_INPUT = {
     "zero-length audio": (_empty_wav, [], "no audio samples"),
     "corrupt file": (_bytes("c.wav", b"RIFF\x00\x01garbage" * 50), [], "not decodable"),
     "unknown plugin": (None, ["--audio", "nonesuch"], "no such plugin"),
-    "known but not released": (None, ["--torso", "restorer"], "planned but not released yet"),
+    "known but not released": (None, ["--torso", "nextgen"], "planned but not released yet"),
     "bad --set field": (None, ["--set", "torso.sh_degree=3"], "torso.sh_degree: unknown field"),
     "bad --set value": (None, ["--set", "torso.size=big"], "torso.size"),
     "motion-space mismatch": (None, ["--set", "audio.motion_space=flame2020", "--set", "audio.n_expression=100",
@@ -152,13 +151,13 @@ BAD_INPUT = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
-def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case) -> None:
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case, planned_site) -> None:
     make_input, extra, message = BAD_INPUT[case]
     wav = make_input(tmp_path) if make_input else tmp_path / "ok.wav"
     if make_input is None:
         _write(wav, 16000, 1, "PCM_16")
     out = tmp_path / "talk.mp4"
-    r = run_being(*RUN, *extra, "--input", str(wav), "--out", str(out))
+    r = run_being(*RUN, *extra, "--input", str(wav), "--out", str(out), extra_path=[planned_site])
     assert r.returncode != 0
     errors = [line for line in r.stderr.splitlines() if line.startswith("being: error:")]
     assert len(errors) == 1 and message in errors[0], r.stderr

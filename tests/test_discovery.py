@@ -83,10 +83,15 @@ def test_entry_point_that_is_not_a_spec_is_broken(tmp_path, on_path) -> None:
     assert rec.status == "broken" and "not a being_kernel PluginSpec" in rec.error
 
 
-def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
+def test_unknown_and_known_but_missing_plugins_say_what_to_do(monkeypatch) -> None:
+    import being_kernel.discovery as discovery
+    from being_kernel.known import KnownMethod
+
+    planned = KnownMethod("nextgen", "torso", "being-torso-nextgen", "torso_nextgen", "announced", planned=True)
+    monkeypatch.setattr(discovery, "KNOWN_METHODS", discovery.KNOWN_METHODS + (planned,))
     reg = Registry.discover(env={})
     with pytest.raises(PluginError) as err:
-        reg.spec("torso", "restorer")
+        reg.spec("torso", "nextgen")
     assert "planned but not released yet" in str(err.value) and "pip install" not in err.value.hint
     from being_kernel.known import KNOWN_METHODS
 
@@ -98,7 +103,7 @@ def test_unknown_and_known_but_missing_plugins_say_what_to_do() -> None:
     assert "being plugins" in err.value.hint
     installed = {r.name for r in reg.records}
     missing = {m.name for m in reg.not_installed()}
-    assert missing.isdisjoint(installed) and "restorer" in missing
+    assert missing.isdisjoint(installed) and "nextgen" in missing
     assert missing | installed >= {"artalk", "emote", "viseme", "splatting", "flash", "static", "warp", "restorer"}
 
 

@@ -6,12 +6,15 @@ import torch
 import torch.nn.functional as F
 
 
-def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """[B, H, W] bool -> bool, grown by a (2r+1)^2 square (max pooling)."""
+def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """[B, H, W] bool -> bool, grown by a (2r+1)^2 square: two 1-D max pools (rows, then columns),
+    the same as one square pool at 2(2r+1) instead of (2r+1)^2 comparisons a pixel."""
     if radius <= 0:
         return mask
-    x = mask.float()[:, None]
-    return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0.5
+    x = mask.to(torch.float16 if mask.is_cuda else torch.float32)[:, None]
+    k = 2 * radius + 1
+    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, radius))
+    return F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))[:, 0] > 0.5
 
 
 def neck_band(head: torch.Tensor, torso: torch.Tensor | None, radius: int, below_y: torch.Tensor | None = None
@@ -24,9 +27,9 @@ def neck_band(head: torch.Tensor, torso: torch.Tensor | None, radius: int, below
     the jaw or neck base, when given), since the seam to the body is the lower outline."""
     h = head[..., 0] > 0.5
     if torso is not None:
-        band = _dilate(h, radius) & _dilate(torso[..., 0] > 0.5, radius)
+        band = dilate(h, radius) & dilate(torso[..., 0] > 0.5, radius)
     else:
-        band = _dilate(h, radius) & _dilate(~h, radius)  # near both sides: a ring across the outline
+        band = dilate(h, radius) & dilate(~h, radius)  # near both sides: a ring across the outline
         if below_y is not None:
             rows = torch.arange(h.shape[1], device=h.device)[None, :, None]
             band = band & (rows >= below_y.to(h.device)[:, None, None])

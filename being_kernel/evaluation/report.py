@@ -99,14 +99,9 @@ def mean_scores(rows: list[dict]) -> dict[str, float]:
 
 def build_plugin_for_eval(contract: str, name: str, values: dict, device: str):  # noqa: ANN201 - a plugin
     """Build plugin ``name`` of ``contract`` from config ``values``, on ``device`` if it has that field."""
-    from .. import config as cfg
-    from ..discovery import Registry, build_plugin
+    from ..discovery import build_named
 
-    spec = Registry.discover().spec(contract, name)
-    values = dict(values)
-    if "device" in spec.config.model_fields:
-        values.setdefault("device", device)
-    return build_plugin(spec, cfg.build(spec.config, contract, values), contract, name)
+    return build_named(contract, name, values, device)
 
 
 def held_out_chunks(video, frames: list[int], chunk: int):  # noqa: ANN001, ANN201 - TrackedVideo -> iterator

@@ -108,12 +108,19 @@ class StaticTorso(TorsoCompositor):
     # -- compositing ---------------------------------------------------------------------------
 
     def composite(self, heads: Sequence[Frame]) -> list[Frame]:
+        return self.composite_with_coverage(heads)[0]
+
+    def composite_with_coverage(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
         for f in heads:
             self._check(f)
         out: list[Frame] = []
+        coverage: list[torch.Tensor] = []
         for i in range(0, len(heads), CHUNK):
-            out.extend(self._composite_chunk(heads[i : i + CHUNK]))
-        return out
+            frames, cov = self._composite_chunk(heads[i : i + CHUNK])
+            out.extend(frames)
+            coverage.append(cov)
+        width, height = self._size
+        return out, (torch.cat(coverage) if coverage else torch.zeros(0, height, width, 2))
 
     def _check(self, f: Frame) -> None:
         if not f.has_alpha:
@@ -146,20 +153,26 @@ class StaticTorso(TorsoCompositor):
             return plate.expand(len(indices), -1, -1, -1)
         return plate
 
-    def _composite_chunk(self, heads: Sequence[Frame]) -> list[Frame]:
+    def _composite_chunk(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
         device = self._device or heads[0].image.device
         keys = [self._torso_key(f) for f in heads]
         if all(k == keys[0] for k in keys):
             out = self._plate([f.index for f in heads], device, keys[0]).clone(memory_format=torch.contiguous_format)
         else:  # heads at different pixel scales: each on its own torso
             out = torch.cat([self._plate([f.index], device, k) for f, k in zip(heads, keys)])
+        width, height = self._size
+        coverage = torch.zeros(len(heads), height, width, 2, device=device)
         for b, (f, key) in enumerate(zip(heads, keys)):
             placed = self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
             torso = self._torso(key)
-            if placed is not None and torso.skin is not None:
-                self._continue_neck(out[b], placed, torso, f)
+            coverage[b, ..., 1] = torso.get([f.index], device)[0, ..., 3]
+            if placed is not None:
+                coverage[b, ..., 0] = _alpha_in_box(placed, (0, height, 0, width), device)
+                if torso.skin is not None:
+                    self._continue_neck(out[b], placed, torso, f)
         out.clamp_(0.0, 1.0)
-        return [Frame(image=out[b], index=f.index, pts=f.pts, depth=None, placement=None) for b, f in enumerate(heads)]
+        frames = [Frame(image=out[b], index=f.index, pts=f.pts, depth=None, placement=None) for b, f in enumerate(heads)]
+        return frames, coverage
 
     def _put_head(self, canvas: torch.Tensor, head: torch.Tensor, frame: Frame) -> tuple[int, int, torch.Tensor] | None:
         """Composite one premultiplied RGBA head ``[h, w, 4]`` over ``canvas [H, W, 3]`` in place.

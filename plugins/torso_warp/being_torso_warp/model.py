@@ -117,6 +117,16 @@ class WarpModel(nn.Module):
         rgb, alpha = self.field.shade(self.field.sample(uv), self.pose_code(R_hc, c) if colour else None)
         return rgb, alpha, delta
 
+    def in_frame(self, layer: torch.Tensor) -> torch.Tensor:
+        """A layer's values inside the box [B, P, C] -> [B, H, W, C] over the whole frame (0 outside)."""
+        B, _, C = layer.shape
+        x0, y0, x1, y1 = self.box
+        bw, bh = self.box_size
+        w, h = self.camera.size
+        out = layer.new_zeros(B, h, w, C)
+        out[:, y0:y1, x0:x1] = layer.reshape(B, bh, bw, C)
+        return out
+
     def frames(self, rgb: torch.Tensor, alpha: torch.Tensor, heads: torch.Tensor | None) -> torch.Tensor:
         """[B, H, W, 3]: the plate, the layer (rgb [B, P, 3], alpha [B, P, 1]) in the box, then
         ``heads`` [B, H, W, 4] premultiplied over it (None: no head)."""
