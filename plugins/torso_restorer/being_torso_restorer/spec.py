@@ -59,7 +59,8 @@ class RestorerFitConfig(FitConfig):
     width: int = Field(24, ge=8, le=128, description="Channels of the U-Net's first level (doubling per level).")
     levels: int = Field(3, ge=2, le=5, description="U-Net levels (resolutions).")
     radius: float = Field(0.08, gt=0, le=0.2, description="How far the head and the torso are grown to find the "
-                          "band where they meet, as a fraction of the frame height (20 px at 512).")
+                          "band where they meet, as a fraction of the frame height (41 px at 512; 0.04 gave 0.24 dB "
+                          "less in the held-out band at 128²).")
     shift_px: float = Field(1.5, ge=0, description="Perturbation: the head moved by up to this many pixels at "
                             "512 (scaled with the frame).")
     scale_jitter: float = Field(0.02, ge=0, lt=0.5, description="Perturbation: the head's scale by up to this fraction.")
