@@ -115,7 +115,7 @@ def _speed(args: argparse.Namespace) -> list[dict]:
             with torch.no_grad():
                 frames, coverage = comp.base.composite_with_coverage(heads)
                 image = torch.stack([f.image for f in frames])
-                stage = _timed(lambda: restore(comp.net, image, coverage, comp.meta["radius"], comp.meta["crop"]),
+                stage = _timed(lambda: restore(comp.net, image, coverage, comp.layout),
                                dev, args.repeats)
                 base = _timed(lambda: comp.base.composite_with_coverage(heads), dev, args.repeats)
                 whole = _timed(lambda: comp.composite(heads), dev, args.repeats)

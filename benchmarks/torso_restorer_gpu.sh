@@ -22,7 +22,7 @@ read -r -a FIT_SETS <<< "${FIT_SETS:-}"
 mkdir -p "$OUT" "$WORK"
 read -r -a BEING <<< "${BEING:-being}"
 DATA=$WORK/full-frame-$SIZE
-[ -d "$DATA" ] || "${BEING[@]}" make-dataset synthetic --full-frame --out "$DATA" --size "$SIZE" --device "$DEVICE" -q
+[ -d "$DATA" ] || time "${BEING[@]}" make-dataset synthetic --full-frame --out "$DATA" --size "$SIZE" --device "$DEVICE" -q
 fit_restorer() {  # OUT_NAME [--set ...]
   local out=$WORK/$1
   shift

@@ -4,8 +4,8 @@ neck band (:func:`evaluate_compositor`). Lip timing of audio models is in ``bein
 """
 
 from .avatar import evaluate_avatar
-from .band import neck_band
+from .band import dilate, neck_band
 from .compositor import evaluate_compositor, true_heads
 from .report import CompositeReport, EvalReport
 
-__all__ = ["CompositeReport", "EvalReport", "evaluate_avatar", "evaluate_compositor", "neck_band", "true_heads"]
+__all__ = ["CompositeReport", "EvalReport", "evaluate_avatar", "dilate", "evaluate_compositor", "neck_band", "true_heads"]

@@ -1,8 +1,9 @@
 """The trained restorer on disk: ``restorer.json`` (format ``being-torso-restorer``, version 1), the
 network in ``restorer.safetensors`` (no pickle), and ``base/``, the base torso it was trained over.
 
-restorer.json: size [W, H] (the frames it was trained at); width, levels (the network); radius (band
-half-width, px); crop [w, h] (px); base (the base torso's plugin name) and base_config (its config,
+restorer.json: size [W, H] (the frames it was trained at); width, levels (the network); band
+[torso, head] (px: how far the head is grown into the torso, and the torso into the head); crop [w, h] (px); scale
+(the network's resolution over the frame's); base (the base torso's plugin name) and base_config (its config,
 without the directory field, which is ``base/``: ``scene`` for static, ``path`` for the others);
 source (the dataset), steps, name.
 """
@@ -32,7 +33,7 @@ def base_field(base: str) -> str:
 
 def save_restorer(net: RestorerNet, directory: Path, base_source: Path, meta: dict) -> None:
     """Write ``net`` and a copy of the base torso's directory ``base_source`` into ``directory``.
-    ``meta``: size, radius, crop, base, base_config, source, steps, name."""
+    ``meta``: size, band, crop, scale, base, base_config, source, steps, name."""
     from safetensors.torch import save_file
 
     save_file({k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}, str(directory / TENSORS))
@@ -59,7 +60,10 @@ def load_restorer(path: str | None) -> tuple[RestorerNet, dict]:
         net = RestorerNet(int(meta["width"]), int(meta["levels"]))
         meta["size"] = (int(meta["size"][0]), int(meta["size"][1]))
         meta["crop"] = (int(meta["crop"][0]), int(meta["crop"][1]))
-        meta["radius"] = int(meta["radius"])
+        meta["band"] = (int(meta["band"][0]), int(meta["band"][1]))
+        meta["scale"] = float(meta["scale"])
+        if not 0 < meta["scale"] <= 1:
+            raise ValueError(f"scale {meta['scale']} is not in (0, 1]")
         base = str(meta["base"])
         config = dict(meta["base_config"])
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -17,7 +17,7 @@ from being_kernel import ConfigError
 from being_kernel.api import Frame, FramewiseStream, TorsoCompositor, TorsoCompositorInfo, build_named, resolve_device
 
 from .asset import load_restorer, network_dtype
-from .restore import restore
+from .restore import Layout, restore
 from .spec import RestorerConfig
 
 
@@ -35,6 +35,7 @@ class RestorerTorso(TorsoCompositor):
                               f"trained at {size[0]}x{size[1]} (it works in pixels)",
                               hint=f"leave torso.size unset, or train at that size (being fit --torso restorer)")
         self.net.requires_grad_(False).eval()
+        self.layout = Layout(self.meta["band"], self.meta["crop"], self.meta["scale"])
         self._device = resolve_device(config.device)  # None: follow the incoming frames
         base_config = {**self.meta["base_config"], "size": list(size)}
         self.base: TorsoCompositor = build_named("torso", self.meta["base"], base_config, config.device)
@@ -76,6 +77,6 @@ class RestorerTorso(TorsoCompositor):
         if pad:  # the network always sees batch_frames frames: its result then never depends on the call
             image = torch.cat([image, image[-1:].expand(pad, -1, -1, -1)])
             coverage = torch.cat([coverage, coverage[-1:].expand(pad, -1, -1, -1)])
-        restored = restore(self.net, image, coverage, self.meta["radius"], self.meta["crop"])
+        restored = restore(self.net, image, coverage, self.layout)
         return [Frame(image=restored[b], index=f.index, pts=f.pts, depth=None, placement=None)
                 for b, f in enumerate(frames)]

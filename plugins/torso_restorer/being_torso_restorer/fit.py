@@ -28,7 +28,7 @@ from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, Train
 
 from .asset import base_field, save_restorer
 from .network import RestorerNet
-from .restore import Crops, band_weight, correct, crops
+from .restore import Crops, Layout, band_weight, correct, crops
 from .spec import RestorerFitConfig
 
 #: Frames per base-composite call when scanning the training set (memory bound).
@@ -49,7 +49,8 @@ class RestorerFit(FitMethod):
         self.train_indices = torch.tensor(train, dtype=torch.int64, device=device)
         self.test_indices = torch.tensor(test, dtype=torch.int64, device=device)
         self.size = (video.cameras.width, video.cameras.height)
-        self.radius = max(1, round(config.radius * self.size[1]))
+        self.band = (max(1, round(config.radius * self.size[1])), max(1, round(config.head_radius * self.size[1])))
+        self.scale = 1.0 if config.work_height is None else min(1.0, config.work_height / self.size[1])
         self.base_dir = self._base_dir()
         values = {base_field(config.base): str(self.base_dir), "size": list(self.size)}
         if config.base_mode is not None:
@@ -133,13 +134,13 @@ class RestorerFit(FitMethod):
         return image, coverage.to(self.device, torch.float32)
 
     def _fit_crop(self) -> tuple[int, int]:
-        """The crop (w, h): the training bands' largest extents plus ``radius`` each side, rounded up
+        """The crop (w, h): the training bands' largest extents plus the band's torso radius each side, rounded up
         to the network's multiple, at most the frame."""
         W, H = self.size
         most = [0, 0]
         for a in range(0, self.train_indices.numel(), SCAN):
             _, coverage = self.composites(self.train_indices[a:a + SCAN], perturb=False)
-            inside = band_weight(coverage, self.radius)[..., 0] > 0
+            inside = band_weight(coverage, self.band)[..., 0] > 0
             for axis, dim in ((0, 1), (1, 2)):  # x: any over rows; y: any over columns
                 hit = inside.any(dim)  # [B, W] or [B, H]
                 idx = torch.arange(hit.shape[1], device=hit.device)
@@ -150,8 +151,12 @@ class RestorerFit(FitMethod):
             raise InputError(f"{self.video.root}: the head and the torso never meet in the training frames",
                              hint="check masks/head and masks/torso of the dataset")
         m = self.net.multiple
-        grow = lambda n, limit: min(limit, -(-(n + 2 * self.radius) // m) * m)  # noqa: E731
+        grow = lambda n, limit: min(limit, -(-(n + 2 * self.band[0]) // m) * m)  # noqa: E731
         return grow(most[0], W), grow(most[1], H)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.band, self.crop, self.scale)
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -175,16 +180,16 @@ class RestorerFit(FitMethod):
         if self.config.flip:  # mirrored frames: the other side's poses, the same person
             flip = (torch.rand(frames.numel(), generator=self.generator) < 0.5).to(self.device)[:, None, None, None]
             image, coverage, real = (torch.where(flip, t.flip(2), t) for t in (image, coverage, real))
-        c: Crops = crops(image, coverage, self.radius, self.crop)
+        c: Crops = crops(image, coverage, self.layout)
         target = c.take(real)
-        restored = correct(self.net, c)
+        restored = correct(self.net, c, self.scale)
         return TrainRender(torch.where(c.weight > 0, restored, target), target)
 
     @torch.no_grad()
     def render_eval(self, frames: torch.Tensor, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         image, coverage = self.composites(frames, perturb=False)
-        c = crops(image, coverage, self.radius, self.crop)
-        return c.paste(image, correct(self.net, c).clamp(0, 1)), self.data.image(frames)
+        c = crops(image, coverage, self.layout)
+        return c.paste(image, correct(self.net, c, self.scale).clamp(0, 1)), self.data.image(frames)
 
     # -- state and export --------------------------------------------------------------------------
 
@@ -204,5 +209,6 @@ class RestorerFit(FitMethod):
 
     def export(self, directory: Path, name: str) -> None:
         save_restorer(self.net, directory, self.base_dir,
-                      {"size": list(self.size), "radius": self.radius, "crop": list(self.crop), "base": self.config.base,
+                      {"size": list(self.size), "band": list(self.band), "crop": list(self.crop), "scale": self.scale,
+                       "base": self.config.base,
                        "base_config": self.base_config, "source": str(self.video.root), "name": name})

@@ -3,12 +3,16 @@
 For a batch of composites [B, H, W, 3] and their coverage [B, H, W, 2] (head, torso, as the base
 compositor reports them):
 
-1. the band: where the head and the torso, each grown by ``radius`` px, overlap (the kernel's
-   ``neck_band``, the same definition ``being eval`` scores), with a weight that rises from 0 at its
-   edge to 1 over ``FEATHER`` px inside, so a restored band has no step at its border;
+1. the band: where the head grown by ``band[0]`` px (reaching into the torso) and the torso grown by
+   ``band[1]`` px (reaching into the head) overlap: ``being eval``'s neck band with its two sides
+   apart, wide on the torso's side, where a base torso is wrong, and narrow on the head's, which the
+   renderer drew; with a weight that rises from 1/4 at its edge to 1 over ``FEATHER`` px inside, so a
+   restored band has no step at its border;
 2. one crop of fixed size ``crop`` = (w, h) per frame, centred on the band's bounding box and kept
    inside the frame (fixed, so frames batch; the size is fitted to the training frames' bands);
-3. the network's correction, weighted by the band, added to the crop;
+3. the network's correction, weighted by the band, added to the crop. The network works at
+   ``scale`` times the frame's resolution (the crop resized with antialiasing, the correction
+   resized back): its receptive field then spans the neck at any frame size, and it costs less;
 4. the crop pasted back. Pixels outside the band are the composite's, bit for bit.
 """
 
@@ -19,12 +23,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from being_kernel.evaluation import neck_band
+from being_kernel.evaluation import dilate
 
 from .network import RestorerNet
 
 #: Width (px) of the band's soft inner edge.
 FEATHER = 3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where and at what resolution a restorer works: ``band`` (torso, head) px, the two radii of the
+    band; ``crop`` (w, h) px; ``scale`` the network's resolution over the frame's (at most 1)."""
+
+    band: tuple[int, int]
+    crop: tuple[int, int]
+    scale: float = 1.0
 
 
 @dataclass
@@ -51,10 +65,11 @@ class Crops:
         return out
 
 
-def band_weight(coverage: torch.Tensor, radius: int) -> torch.Tensor:
-    """[B, H, W, 2] coverage -> [B, H, W, 1] weight: 0 outside the band, and inside it rising from
-    1 / (FEATHER + 1) at its edge to 1 at FEATHER px in (1 + the band eroded 1..FEATHER times)."""
-    band = neck_band(coverage[..., :1], coverage[..., 1:], radius).permute(0, 3, 1, 2)  # [B, 1, H, W] 0/1
+def band_weight(coverage: torch.Tensor, band: tuple[int, int]) -> torch.Tensor:
+    """[B, H, W, 2] coverage -> [B, H, W, 1] weight: 0 outside the band (see the module doc), and inside
+    it rising from 1 / (FEATHER + 1) at its edge to 1 at FEATHER px in (1 + the band eroded 1..FEATHER times)."""
+    inside = dilate(coverage[..., 0] > 0.5, band[0]) & dilate(coverage[..., 1] > 0.5, band[1])
+    band = inside[:, None].float()  # [B, 1, H, W]
     total, inner = band.clone(), band
     for _ in range(FEATHER):
         inner = 1 - F.max_pool2d(1 - inner, 3, stride=1, padding=1)  # erode by one pixel
@@ -73,11 +88,11 @@ def _origins(band: torch.Tensor, length: int, size: int) -> torch.Tensor:
     return (centre - length / 2).round().long().clamp(0, size - length)
 
 
-def crops(image: torch.Tensor, coverage: torch.Tensor, radius: int, crop: tuple[int, int]) -> Crops:
+def crops(image: torch.Tensor, coverage: torch.Tensor, layout: Layout) -> Crops:
     """The band and fixed-size crops of a batch (see the module doc). image [B, H, W, 3]."""
-    weight = band_weight(coverage, radius)
+    weight = band_weight(coverage, layout.band)
     H, W = image.shape[1:3]
-    cw, ch = min(crop[0], W), min(crop[1], H)
+    cw, ch = min(layout.crop[0], W), min(layout.crop[1], H)
     inside = weight[..., 0] > 0
     y0 = _origins(inside.any(2), ch, H)
     x0 = _origins(inside.any(1), cw, W)
@@ -87,22 +102,27 @@ def crops(image: torch.Tensor, coverage: torch.Tensor, radius: int, crop: tuple[
     return Crops(ys, xs, c.take(image), c.take(coverage), c.take(weight))
 
 
-def correct(net: RestorerNet, c: Crops) -> torch.Tensor:
+def correct(net: RestorerNet, c: Crops, scale: float = 1.0) -> torch.Tensor:
     """The restored crops [B, h, w, 3]: the composite plus the network's correction inside the band
-    (the network runs in its parameters' dtype; the sum is float32)."""
+    (the network runs in its parameters' dtype at ``scale``; the sum is float32)."""
     dtype = next(net.parameters()).dtype
-    x = torch.cat([c.image * 2 - 1, c.coverage, c.weight], -1).permute(0, 3, 1, 2).to(dtype)
+    x = torch.cat([c.image * 2 - 1, c.coverage, c.weight], -1).permute(0, 3, 1, 2)
     h, w = x.shape[-2:]
     m = net.multiple
-    ph, pw = -h % m, -w % m
-    if ph or pw:  # crops of a frame smaller than the trained crop: pad to the network's multiple
+    sh, sw = max(m, round(h * scale)), max(m, round(w * scale))
+    if (sh, sw) != (h, w):
+        x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=True)
+    ph, pw = -sh % m, -sw % m
+    if ph or pw:  # pad to the network's multiple
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    delta = net(x.contiguous(memory_format=torch.channels_last))[:, :, :h, :w].float().permute(0, 2, 3, 1)
+    delta = net(x.to(dtype).contiguous(memory_format=torch.channels_last))[:, :, :sh, :sw].float()
+    if (sh, sw) != (h, w):
+        delta = F.interpolate(delta, size=(h, w), mode="bilinear", align_corners=False)
+    delta = delta.permute(0, 2, 3, 1)
     return torch.where(c.weight > 0, c.image + c.weight * delta, c.image)
 
 
-def restore(net: RestorerNet, image: torch.Tensor, coverage: torch.Tensor, radius: int,
-            crop: tuple[int, int]) -> torch.Tensor:
+def restore(net: RestorerNet, image: torch.Tensor, coverage: torch.Tensor, layout: Layout) -> torch.Tensor:
     """Composites image [B, H, W, 3] with coverage [B, H, W, 2] -> restored frames [B, H, W, 3] in [0, 1]."""
-    c = crops(image, coverage, radius, crop)
-    return c.paste(image, correct(net, c).clamp(0, 1))
+    c = crops(image, coverage, layout)
+    return c.paste(image, correct(net, c, layout.scale).clamp(0, 1))

@@ -56,11 +56,17 @@ class RestorerFitConfig(FitConfig):
                                "the tracked cameras (what the pipeline will composite); None: the frames' own "
                                "heads (image x head mask).")
     avatar_path: PathName | None = Field(None, description="The avatar's asset directory (its path field).")
+    work_height: int | None = Field(128, ge=16, description="The network works on the crops resized to this "
+                                    "frame height (never enlarged), so it sees the neck whole at any frame size; "
+                                    "None: at the frame's resolution.")
     width: int = Field(24, ge=8, le=128, description="Channels of the U-Net's first level (doubling per level).")
     levels: int = Field(3, ge=2, le=5, description="U-Net levels (resolutions).")
-    radius: float = Field(0.08, gt=0, le=0.2, description="How far the head and the torso are grown to find the "
-                          "band where they meet, as a fraction of the frame height (41 px at 512; 0.04 gave 0.24 dB "
-                          "less in the held-out band at 128²).")
+    radius: float = Field(0.08, gt=0, le=0.2, description="How far the band reaches into the torso (the head "
+                          "is grown by this to find it), as a fraction of the frame height (41 px at 512; 0.04 gave "
+                          "0.24 dB less in the held-out band at 128²).")
+    head_radius: float = Field(0.02, gt=0, le=0.2, description="How far the band reaches into the head (the torso "
+                               "is grown by this), as a fraction of the frame height (10 px at 512): the head is "
+                               "the renderer's, so only its edge is repainted.")
     shift_px: float = Field(1.5, ge=0, description="Perturbation: the head moved by up to this many pixels at "
                             "512 (scaled with the frame).")
     scale_jitter: float = Field(0.02, ge=0, lt=0.5, description="Perturbation: the head's scale by up to this fraction.")

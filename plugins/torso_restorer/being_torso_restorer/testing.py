@@ -17,8 +17,8 @@ from .asset import save_restorer
 from .network import RestorerNet
 
 
-def random_restorer(directory: str | Path, size: int = 64, width: int = 8, levels: int = 3, radius: int = 4,
-                    crop: tuple[int, int] | None = None, seed: int = 0) -> Path:
+def random_restorer(directory: str | Path, size: int = 64, width: int = 8, levels: int = 3, band: tuple[int, int] = (4, 2),
+                    crop: tuple[int, int] | None = None, scale: float = 1.0, seed: int = 0) -> Path:
     """Write a random restorer for ``size`` x ``size`` frames into ``directory`` (created); returns it."""
     from being_kernel.datasets import write_scene
 
@@ -38,6 +38,6 @@ def random_restorer(directory: str | Path, size: int = 64, width: int = 8, level
     with tempfile.TemporaryDirectory() as tmp:
         scene = write_scene(Path(tmp) / "scene", plate, torso, (0.5 * size, 0.55 * size), 4.0 * size, source="random")
         save_restorer(net, directory, scene,
-                      {"size": [size, size], "radius": radius, "crop": list(crop or (size // 2, size // 2)),
+                      {"size": [size, size], "band": list(band), "scale": scale, "crop": list(crop or (size // 2, size // 2)),
                        "base": "static", "base_config": {}, "source": "random", "name": directory.name})
     return directory

@@ -18,7 +18,7 @@ from being_kernel import ConfigError, InputError
 from being_kernel.api import Frame, Placement
 from being_torso_restorer.compositor import RestorerTorso
 from being_torso_restorer.network import RestorerNet
-from being_torso_restorer.restore import band_weight, crops, restore
+from being_torso_restorer.restore import Layout, band_weight, crops, restore
 from being_torso_restorer.spec import RestorerConfig
 from being_torso_restorer.testing import random_restorer
 
@@ -39,14 +39,14 @@ def _coverage(B: int, H: int, W: int, centres: list[tuple[float, float]], r: flo
     return out
 
 
-def _brute_band(mask_a: np.ndarray, mask_b: np.ndarray, radius: int) -> np.ndarray:
-    """Pixels within Chebyshev distance ``radius`` of both masks, by looking at every pixel's window."""
+def _brute_band(mask_a: np.ndarray, mask_b: np.ndarray, ra: int, rb: int) -> np.ndarray:
+    """Pixels within Chebyshev distance ``ra`` of mask a and ``rb`` of mask b, by looking at every pixel's windows."""
     H, W = mask_a.shape
+    win = lambda y, x, r: (slice(max(0, y - r), y + r + 1), slice(max(0, x - r), x + r + 1))  # noqa: E731
     out = np.zeros((H, W), bool)
     for y in range(H):
         for x in range(W):
-            win = (slice(max(0, y - radius), y + radius + 1), slice(max(0, x - radius), x + radius + 1))
-            out[y, x] = mask_a[win].any() and mask_b[win].any()
+            out[y, x] = mask_a[win(y, x, ra)].any() and mask_b[win(y, x, rb)].any()
     return out
 
 
@@ -55,9 +55,9 @@ def _brute_band(mask_a: np.ndarray, mask_b: np.ndarray, radius: int) -> np.ndarr
 
 def test_band_is_where_grown_head_and_torso_meet() -> None:
     cov = _coverage(2, 40, 48, [(24.0, 14.0), (15.0, 20.0)], 9.0, 24)
-    weight = band_weight(cov, 3)
+    weight = band_weight(cov, (5, 2))
     for b in range(2):
-        want = _brute_band(cov[b, ..., 0].numpy() > 0.5, cov[b, ..., 1].numpy() > 0.5, 3)
+        want = _brute_band(cov[b, ..., 0].numpy() > 0.5, cov[b, ..., 1].numpy() > 0.5, 5, 2)
         assert np.array_equal(weight[b, ..., 0].numpy() > 0, want)
     assert float(weight.max()) == 1.0 and float(weight.min()) == 0.0
 
@@ -65,9 +65,9 @@ def test_band_is_where_grown_head_and_torso_meet() -> None:
 def test_crops_hold_the_whole_band_and_paste_back_in_place() -> None:
     cov = _coverage(2, 64, 64, [(32.0, 20.0), (12.0, 40.0)], 10.0, 34)
     image = torch.rand(2, 64, 64, 3)
-    c = crops(image, cov, 4, (32, 24))
+    c = crops(image, cov, Layout((4, 2), (32, 24)))
     assert c.image.shape == (2, 24, 32, 3)
-    inside = band_weight(cov, 4)[..., 0] > 0
+    inside = band_weight(cov, (4, 2))[..., 0] > 0
     for b in range(2):  # every band pixel lies in its frame's crop
         ys, xs = torch.nonzero(inside[b], as_tuple=True)
         assert int(ys.min()) >= int(c.ys[b, 0]) and int(ys.max()) <= int(c.ys[b, -1])
@@ -81,20 +81,21 @@ def test_crops_hold_the_whole_band_and_paste_back_in_place() -> None:
 def test_an_untrained_network_returns_the_composite_and_a_trained_one_changes_only_the_band() -> None:
     cov = _coverage(3, 48, 48, [(24.0, 16.0)] * 3, 9.0, 26)
     image = torch.rand(3, 48, 48, 3)
-    assert torch.equal(restore(RestorerNet(8, 3), image, cov, 3, (32, 24)), image)  # zero-initialised last layer
+    assert torch.equal(restore(RestorerNet(8, 3), image, cov, Layout((3, 2), (32, 24))), image)  # zero-initialised last layer
     net = RestorerNet(8, 3)
     torch.nn.init.normal_(net.out.weight, std=0.5)
-    out = restore(net, image, cov, 3, (32, 24))
-    inside = band_weight(cov, 3)[..., 0] > 0
-    assert torch.equal(out[~inside], image[~inside])  # bit for bit outside the band
-    assert float((out[inside] - image[inside]).abs().max()) > 1e-3
+    inside = band_weight(cov, (3, 2))[..., 0] > 0
+    for scale in (1.0, 0.5):  # at the frame's resolution, and at half of it
+        out = restore(net, image, cov, Layout((3, 2), (32, 24), scale))
+        assert torch.equal(out[~inside], image[~inside])  # bit for bit outside the band
+        assert float((out[inside] - image[inside]).abs().max()) > 1e-3
 
 
 def test_odd_frame_sizes_pad_to_the_networks_multiple() -> None:
     cov = _coverage(1, 30, 26, [(13.0, 10.0)], 7.0, 16)
     net = RestorerNet(8, 3)
     torch.nn.init.normal_(net.out.weight, std=0.5)
-    out = restore(net, torch.rand(1, 30, 26, 3), cov, 3, (64, 64))  # the crop is clipped to the frame
+    out = restore(net, torch.rand(1, 30, 26, 3), cov, Layout((3, 2), (64, 64), 0.5))  # the crop is clipped to the frame
     assert out.shape == (1, 30, 26, 3) and torch.isfinite(out).all()
 
 
@@ -114,7 +115,7 @@ def test_restorer_changes_its_base_only_in_the_band_and_streams_exactly(tmp_path
     heads = [_disk_head(64, 12.0, (32.0, 35.0), 256.0, i) for i in range(5)]
     base_frames, coverage = comp.base.composite_with_coverage(heads)
     batch = comp.composite(heads)
-    inside = band_weight(coverage, comp.meta["radius"])[..., 0] > 0
+    inside = band_weight(coverage, comp.meta["band"])[..., 0] > 0
     assert int(inside.sum()) > 50
     for f, b, band in zip(batch, base_frames, inside):
         assert torch.equal(f.image[~band], b.image[~band])
