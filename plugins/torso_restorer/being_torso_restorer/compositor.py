@@ -3,8 +3,9 @@
 Per batch of head frames: the base compositor (``static`` over the dataset's scene, or ``warp``, as
 trained; its assets are in the restorer's ``base/``) composites them and reports where it drew the
 head and the torso; ``restore.restore`` repaints the band where the two meet. Every network call
-has ``batch_frames`` frames (a short batch is padded with copies of its last frame), and each base
-frame depends only on itself, so the stream equals the batch bit for bit.
+has ``batch_frames`` frames (8 on CUDA, 1 on the CPU by default; a short batch is padded with
+copies of its last frame), and each base frame depends only on itself, so the stream equals the
+batch bit for bit.
 """
 
 from __future__ import annotations
@@ -58,22 +59,28 @@ class RestorerTorso(TorsoCompositor):
     def close(self) -> None:
         self.base.close()
 
-    def composite(self, heads: Sequence[Frame]) -> list[Frame]:
-        out: list[Frame] = []
+    def _batch(self, device: torch.device) -> int:
         n = self.config.batch_frames
+        return n if n is not None else (8 if device.type == "cuda" else 1)
+
+    def composite(self, heads: Sequence[Frame]) -> list[Frame]:
+        if not heads:
+            return []
+        n = self._batch(self._device or heads[0].image.device)
+        out: list[Frame] = []
         for a in range(0, len(heads), n):
-            out += self._chunk(heads[a:a + n])
+            out += self._chunk(heads[a:a + n], n)
         return out
 
     @torch.no_grad()
-    def _chunk(self, heads: Sequence[Frame]) -> list[Frame]:
+    def _chunk(self, heads: Sequence[Frame], n: int) -> list[Frame]:
         frames, coverage = self.base.composite_with_coverage(heads)
         dev = self._device or frames[0].image.device
         if self.device != dev:
             self._to(dev)
         image = torch.stack([f.image for f in frames]).to(dev, torch.float32)
         coverage = coverage.to(dev, torch.float32)
-        pad = self.config.batch_frames - len(frames)
+        pad = n - len(frames)
         if pad:  # the network always sees batch_frames frames: its result then never depends on the call
             image = torch.cat([image, image[-1:].expand(pad, -1, -1, -1)])
             coverage = torch.cat([coverage, coverage[-1:].expand(pad, -1, -1, -1)])

@@ -24,9 +24,10 @@ class RestorerConfig(PluginConfig):
     )
     size: VideoSize | None = Field(
         None, description="Output (width, height); None or the trained size (the network works in pixels).")
-    batch_frames: int = Field(8, ge=1, le=256, description="Frames restored per network call. Every call has this "
-                              "batch size (a short batch is padded), so the stream equals the batch exactly; for "
-                              "a live stream that pushes one frame at a time on the CPU, 1 wastes nothing.")
+    batch_frames: int | None = Field(
+        None, ge=1, le=256, description="Frames a network call. Every call has this batch size (a short batch is "
+        "padded), so the stream equals the batch exactly. None: 8 on CUDA, 1 on the CPU (where batching gains "
+        "little, and a live stream pushing one frame at a time would pay for the padding).")
     half: bool = Field(True, description="On CUDA, run the network in float16.")
     device: DeviceName = Field(
         "auto",
