@@ -90,3 +90,16 @@ def test_being_eval_torso_static_writes_a_report(synth: Path, tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-c", "from being_kernel.cli.main import main; main()", "eval", "--data",
                            str(synth)], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 2 and "--torso NAME" in proc.stderr
+
+
+def test_separable_dilation_equals_the_square_max_pool() -> None:
+    """The two 1-D pools against one (2r+1)^2 max pool, on random masks with edges and corners."""
+    import torch.nn.functional as F
+
+    from being_kernel.evaluation import dilate
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand(3, 37, 29, generator=g) > 0.97
+    for r in (0, 1, 4, 11):
+        want = F.max_pool2d(mask.float()[:, None], 2 * r + 1, stride=1, padding=r)[:, 0] > 0.5 if r else mask
+        assert torch.equal(dilate(mask, r), want)

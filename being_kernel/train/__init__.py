@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .frames import FrameStore
     from .loop import FitContext, run_fit
     from .losses import PhotometricLoss, huber
-    from .method import FitMethod, ParamGroup, TrainRender, adam
+    from .method import FitMethod, ParamGroup, TrainRender, adam, split_indices
     from .plugin import fit_dataset, trainer_of
     from .surgery import GradientStats, densify_candidates, select_and_extend
     from .tracking import PosedTracking, pose_tracking
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "FrameStore": "frames", "FitContext": "loop", "run_fit": "loop", "PhotometricLoss": "losses", "huber": "losses",
     "FitMethod": "method", "ParamGroup": "method", "TrainRender": "method", "adam": "method",
+    "split_indices": "method",
     "GradientStats": "surgery", "densify_candidates": "surgery", "select_and_extend": "surgery",
     "fit_dataset": "plugin", "trainer_of": "plugin", "PosedTracking": "tracking", "pose_tracking": "tracking",
 }

@@ -128,6 +128,18 @@ class FitMethod(ABC):
         return {}
 
 
+def split_indices(video: Any, device: torch.device, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) frame indices [N] int64 on ``device`` of a tracked video (``video.split()``); an
+    InputError naming ``method`` when fewer than two frames are left to train on."""
+    from ..errors import InputError
+
+    train, test = video.split()
+    if len(train) < 2:
+        raise InputError(f"{video.root}: {len(train)} training frame(s); {method} needs a video",
+                         hint="use more frames, or --test-frames smaller")
+    return (torch.tensor(train, dtype=torch.int64, device=device), torch.tensor(test, dtype=torch.int64, device=device))
+
+
 def adam(groups: list[ParamGroup], eps: float) -> torch.optim.Adam:
     """The optimizer the harness trains ``groups`` with: Adam, one named group per tensor."""
     names = [g.name for g in groups]

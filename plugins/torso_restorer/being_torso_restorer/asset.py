@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from being_kernel import ConfigError, InputError
-from being_kernel.api import read_format_json
+from being_kernel.api import load_strict, read_format_json
 
 from .network import RestorerNet
 
@@ -57,7 +57,7 @@ def load_restorer(path: str | None) -> tuple[RestorerNet, dict]:
         raise InputError(f"torso.path {root}: {what}", hint=TRAIN_HINT)
     meta = read_format_json(root / META, FORMAT, VERSION, "upgrade being-torso-restorer")
     try:
-        net = RestorerNet(int(meta["width"]), int(meta["levels"]))
+        width, levels = int(meta["width"]), int(meta["levels"])
         meta["size"] = (int(meta["size"][0]), int(meta["size"][1]))
         meta["crop"] = (int(meta["crop"][0]), int(meta["crop"][1]))
         meta["band"] = (int(meta["band"][0]), int(meta["band"][1]))
@@ -76,13 +76,8 @@ def load_restorer(path: str | None) -> tuple[RestorerNet, dict]:
         tensors = load_file(str(root / TENSORS))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{root / TENSORS}: unreadable ({exc})", hint=TRAIN_HINT) from exc
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    if expected != got:
-        wrong = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
-        raise InputError(f"{root / TENSORS}: does not match {META} (first difference: {wrong[0]}: "
-                         f"{got.get(wrong[0])} stored, {expected.get(wrong[0])} expected)", hint=TRAIN_HINT)
-    net.load_state_dict(tensors, strict=True)
+    net = load_strict(lambda: RestorerNet(width, levels), tensors, where=str(root / TENSORS), model=f"{META}'s",
+                      hint=TRAIN_HINT)
     config[base_field(base)] = str(root / BASE_DIR)
     meta["base_config"] = config
     return net, meta

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from being_kernel import InputError
+from being_kernel import ConfigError, InputError
 from being_kernel.api import Frame, TorsoCompositor, build_named
 from being_kernel.datasets import load_full_frames, scene_path
 from being_kernel.evaluation import true_heads
 from being_kernel.head import FlameModel
-from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, TrainRender
+from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, TrainRender, split_indices
 
 from .asset import base_field, save_restorer
 from .network import RestorerNet
@@ -42,12 +42,7 @@ class RestorerFit(FitMethod):
                  generator: torch.Generator) -> None:
         self.config, self.device, self.generator, self.video = config, device, generator, video
         self.data = load_full_frames(video, device)
-        train, test = video.split()
-        if len(train) < 2:
-            raise InputError(f"{video.root}: {len(train)} training frame(s); the restorer needs a video",
-                             hint="use more frames, or --test-frames smaller")
-        self.train_indices = torch.tensor(train, dtype=torch.int64, device=device)
-        self.test_indices = torch.tensor(test, dtype=torch.int64, device=device)
+        self.train_indices, self.test_indices = split_indices(video, device, "the restorer")
         self.size = (video.cameras.width, video.cameras.height)
         self.band = (max(1, round(config.radius * self.size[1])), max(1, round(config.head_radius * self.size[1])))
         self.scale = 1.0 if config.work_height is None else min(1.0, config.work_height / self.size[1])
@@ -57,8 +52,7 @@ class RestorerFit(FitMethod):
             values["mode"] = config.base_mode
         self.base_config = {k: v for k, v in values.items() if k not in (base_field(config.base), "size")}
         self.base: TorsoCompositor = build_named("torso", config.base, values, str(device))
-        self.renderer = (build_named("avatar", config.avatar, {"path": config.avatar_path} if config.avatar_path else {},
-                                     str(device)) if config.avatar else None)
+        self.renderer = self._renderer()
         motion = video.motion
         with torch.no_grad():
             joints = FlameModel(video.head())(motion, video.shape if video.shape.numel() else None).joints
@@ -82,6 +76,22 @@ class RestorerFit(FitMethod):
             return Path(found)
         raise InputError(f"fit.base={c.base} needs its trained torso: set fit.base_path=DIR",
                          hint=f"train one with being fit --torso {c.base} --data {self.video.root}")
+
+    def _renderer(self):  # noqa: ANN202 - a FlameRenderer or None
+        """The avatar named by ``fit.avatar``, checked to render through the dataset's cameras."""
+        c = self.config
+        if c.avatar is None:
+            return None
+        renderer = build_named("avatar", c.avatar, {"path": c.avatar_path} if c.avatar_path else {}, str(self.device))
+        first = self.train_indices[:1].cpu()
+        try:
+            renderer.render_views(self.video.motion.select(first), self.video.cameras[first])
+        except NotImplementedError as exc:
+            renderer.close()
+            raise ConfigError(f"fit.avatar={c.avatar} cannot render through the dataset's cameras ({exc})",
+                              hint="train over the frames' own heads (leave fit.avatar unset), or pick an avatar "
+                              "that renders given views, such as splatting or flash") from exc
+        return renderer
 
     # -- heads and composites -------------------------------------------------------------------------
 

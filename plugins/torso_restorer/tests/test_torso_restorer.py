@@ -138,7 +138,7 @@ def test_missing_and_mismatched_restorers_get_one_clear_line(tmp_path: Path) -> 
         RestorerTorso(RestorerConfig(path=str(path), size=(128, 128)))
     meta = json.loads((path / "restorer.json").read_text())
     (path / "restorer.json").write_text(json.dumps({**meta, "width": meta["width"] * 2}))
-    with pytest.raises(InputError, match="does not match restorer.json"):
+    with pytest.raises(InputError, match="does not match the restorer.json.s model"):
         RestorerTorso(RestorerConfig(path=str(path)))
     (path / "restorer.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(InputError, match="newer") as err:
@@ -218,11 +218,14 @@ def test_training_improves_the_band_on_held_out_frames(dataset: Path, tmp_path: 
     assert restored.band_psnr > static.band_psnr + 0.5
 
 
-def test_fit_without_a_scene_or_a_base_path_says_what_to_set(dataset: Path, tmp_path: Path) -> None:
-    proc = _being("fit", "--torso", "restorer", "--data", str(dataset), "--out", str(tmp_path / "r"), "--device", "cpu",
-                  "--set", "fit.base=warp", "-q")
-    assert proc.returncode != 0 and "fit.base_path" in proc.stderr and "being fit --torso warp" in proc.stderr
-    assert not (tmp_path / "r").exists()
+def test_fit_without_a_base_path_or_with_an_avatar_that_cannot_render_views_says_what_to_set(
+        dataset: Path, tmp_path: Path) -> None:
+    for sets, words in ((["fit.base=warp"], ["fit.base_path", "being fit --torso warp"]),
+                        (["fit.avatar=fake"], ["fit.avatar=fake cannot render through the dataset's cameras"])):
+        proc = _being("fit", "--torso", "restorer", "--data", str(dataset), "--out", str(tmp_path / "r"), "--device", "cpu",
+                      *[a for s in sets for a in ("--set", s)], "-q")
+        assert proc.returncode != 0 and all(w in proc.stderr for w in words), proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "r").exists()
 
 
 @pytest.mark.gpu

@@ -216,3 +216,19 @@ def test_a_bad_scene_is_a_config_error_naming_scene(tmp_path: Path, scene: Path)
     with pytest.raises(ConfigError, match=r"^scene: .*torso image is missing"):
         make(scene=str(scene))
     assert StaticConfig().scene is None  # no scene unless one is given
+
+
+def test_coverage_reports_the_heads_alpha_as_drawn_and_the_scenes_torso_alpha(scene: Path) -> None:
+    """Channel 0 against what a white and a black copy of the same head change in the output (the
+    plate cancels); channel 1 against the scene's torso alpha, read from the file."""
+    comp = make(scene=str(scene), feather_px=NO_FEATHER)
+    white = disc_head(PPM)
+    black = frame(white.image * torch.tensor([0.0, 0, 0, 1]), white.placement.anchor_xy, PPM)
+    frames, coverage = comp.composite_with_coverage([white, black])
+    assert coverage.shape == (2, H, W, 2)
+    for got, want in zip(frames, comp.composite([white, black])):
+        assert torch.equal(got.image, want.image)
+    torch.testing.assert_close(coverage[0, ..., 0], (frames[0].image - frames[1].image).mean(-1), atol=2e-6, rtol=0)
+    assert float(coverage[0, ..., 0].sum()) > 20  # the disc was drawn
+    torso_alpha = torch.from_numpy(scene_images()[1][..., 3].astype(np.float32) / 255)
+    torch.testing.assert_close(coverage[1, ..., 1], torso_alpha, atol=1e-6, rtol=0)

@@ -26,7 +26,7 @@ from being_kernel.api import Cameras
 from being_kernel.datasets import load_full_frames
 from being_kernel.head import FlameModel
 from being_kernel.render import rasterize
-from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, TrainRender
+from being_kernel.train import FitContext, FitMethod, FitStat, ParamGroup, TrainRender, split_indices
 
 from .anchors import Anchors, apply_homography, fit_homography
 from .asset import save_torso
@@ -52,12 +52,7 @@ class WarpFit(FitMethod):
                  generator: torch.Generator) -> None:
         self.config, self.device, self.generator, self.video = config, device, generator, video
         self.data = load_full_frames(video, device)
-        train, test = video.split()
-        if len(train) < 2:
-            raise InputError(f"{video.root}: {len(train)} training frame(s); the warped torso needs a video",
-                             hint="use more frames, or --test-frames smaller")
-        self.train_indices = torch.tensor(train, dtype=torch.int64, device=device)
-        self.test_indices = torch.tensor(test, dtype=torch.int64, device=device)
+        self.train_indices, self.test_indices = split_indices(video, device, "the warped torso")
         motion = video.motion
         with torch.no_grad():
             joints = FlameModel(video.head())(motion, video.shape if video.shape.numel() else None).joints
@@ -65,7 +60,7 @@ class WarpFit(FitMethod):
         cams = video.cameras
         R_hc, c = tracked_pose(cams.R, cams.t, roots, motion.global_rot, motion.neck, motion.translation)
         self.R_hc, self.c = R_hc.float().to(device), c.float().to(device)
-        tr = torch.tensor(train)
+        tr = self.train_indices.cpu()
         self.camera = TorsoCamera(cams.K[0].float(), (cams.width, cams.height), chordal_mean(R_hc[tr]).float(),
                                   c[tr].mean(0).float(), roots[tr].mean(0).float()).to(device)
         self.box = self._box()

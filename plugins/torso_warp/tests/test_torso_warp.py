@@ -250,3 +250,19 @@ def test_random_torso_fixture_is_a_valid_asset(tmp_path: Path) -> None:
     torso = random_torso(tmp_path / "t", size=32)
     comp = WarpTorso(WarpConfig(path=str(torso), device="cpu"))
     assert np.isfinite(comp.composite([_disk_head(32, 5.0, (16.0, 16.0), 300.0)])[0].image.numpy()).all()
+
+
+def test_coverage_reports_the_placed_head_and_the_torso_inside_its_box(tmp_path: Path) -> None:
+    torso = random_torso(tmp_path / "t", size=64)
+    comp = WarpTorso(WarpConfig(path=str(torso), device="cpu"))
+    white = _disk_head(64, 10.0, (32.0, 30.0), 400.0)
+    black = Frame(white.image * torch.tensor([0.0, 0, 0, 1]), 1, 0.04, placement=white.placement, head=white.head)
+    frames, coverage = comp.composite_with_coverage([white, black])
+    assert coverage.shape == (2, 64, 64, 2)
+    torch.testing.assert_close(coverage[0, ..., 0], (frames[0].image - frames[1].image).mean(-1), atol=1e-5, rtol=0)
+    x0, y0, x1, y1 = comp.model.box
+    outside = torch.ones(64, 64, dtype=torch.bool)
+    outside[y0:y1, x0:x1] = False
+    assert float(coverage[..., 1][:, outside].abs().max()) == 0.0  # the torso is drawn only in its box
+    assert float(coverage[0, y0:y1, x0:x1, 1].max()) > 0.0
+    torch.testing.assert_close(coverage[0, ..., 1], coverage[1, ..., 1])  # the same pose, the same torso
