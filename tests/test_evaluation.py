@@ -61,7 +61,7 @@ class _InPlace(TorsoCompositor):
 def test_scores_match_an_independent_computation(synth: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     video = load_tracked_video(synth)
     plugin = _InPlace((64, 64))
-    monkeypatch.setattr(comp_eval, "build_plugin_for_eval", lambda *a, **k: plugin)
+    monkeypatch.setattr(comp_eval, "build_named", lambda *a, **k: plugin)
     report = evaluate_compositor("inplace", {}, synth, "cpu", band_px=3)
     assert report.frames == [7, 8, 9] and report.heads == "ground truth"
     for row in report.per_frame:

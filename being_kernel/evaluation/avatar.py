@@ -15,8 +15,9 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..discovery import build_named
 from ..errors import InputError
-from .report import EvalReport, Scores, build_plugin_for_eval, held_out_chunks, mean_scores, report_pairs, sync
+from .report import EvalReport, Scores, held_out_chunks, mean_scores, report_pairs, sync
 
 #: Frames rendered and scored per call.
 EVAL_CHUNK = 16
@@ -35,7 +36,7 @@ def evaluate_avatar(avatar_plugin: str, avatar_config: dict, data: str | Path, d
 
     video = load_tracked_video(data, format=format, head_model=head_model, test_frames=test_frames)
     frames = _frames(video, all_frames)
-    renderer = build_plugin_for_eval("avatar", avatar_plugin, avatar_config, device)
+    renderer = build_named("avatar", avatar_plugin, avatar_config, device)
     try:
         dev = torch.device(getattr(renderer, "device", "cpu"))
         scores = Scores(dev)

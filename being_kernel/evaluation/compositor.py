@@ -19,10 +19,11 @@ from typing import Callable
 
 import torch
 
+from ..discovery import build_named
 from ..types import Frame, Placement, head_poses
 from .avatar import EVAL_CHUNK, _frames
 from .band import neck_band
-from .report import CompositeReport, Scores, build_plugin_for_eval, held_out_chunks, mean_scores, report_pairs, sync
+from .report import CompositeReport, Scores, held_out_chunks, mean_scores, report_pairs, sync
 
 #: FLAME joint order: root (neck base), neck, jaw, left eye, right eye.
 JAW_JOINT = 2
@@ -46,11 +47,11 @@ def evaluate_compositor(torso_plugin: str, torso_config: dict, data: str | Path,
     size = (video.cameras.width, video.cameras.height)
     values = dict(torso_config)
     values.setdefault("size", list(size))
-    compositor = build_plugin_for_eval("torso", torso_plugin, values, device)
+    compositor = build_named("torso", torso_plugin, values, device)
     renderer = None
     try:
         if avatar_plugin is not None:
-            renderer = build_plugin_for_eval("avatar", avatar_plugin, avatar_config or {}, device)
+            renderer = build_named("avatar", avatar_plugin, avatar_config or {}, device)
         dev = torch.device(getattr(renderer, "device", None) or getattr(compositor, "device", None) or "cpu")
         scores = Scores(dev)
         model = FlameModel(video.head()).eval()

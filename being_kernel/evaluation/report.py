@@ -97,13 +97,6 @@ def mean_scores(rows: list[dict]) -> dict[str, float]:
     return out
 
 
-def build_plugin_for_eval(contract: str, name: str, values: dict, device: str):  # noqa: ANN201 - a plugin
-    """Build plugin ``name`` of ``contract`` from config ``values``, on ``device`` if it has that field."""
-    from ..discovery import build_named
-
-    return build_named(contract, name, values, device)
-
-
 def held_out_chunks(video, frames: list[int], chunk: int):  # noqa: ANN001, ANN201 - TrackedVideo -> iterator
     """(idx [B], FrameStore of those frames on the CPU) for ``frames`` in chunks of ``chunk``."""
     from ..train import FrameStore

@@ -106,7 +106,7 @@ class RestorerFit(FitMethod):
         else:
             heads = true_heads(self.data.image(idx), self.data.head_mask(idx), cpu, motion, cams,
                                self.root_px[idx], self.root_z[idx])
-        if perturb:
+        if perturb and self.config.perturb > 0:
             heads = [self._perturbed(f) if float(torch.rand((), generator=self.generator)) < self.config.perturb else f
                      for f in heads]
         return heads

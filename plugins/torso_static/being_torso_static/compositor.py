@@ -108,17 +108,23 @@ class StaticTorso(TorsoCompositor):
     # -- compositing ---------------------------------------------------------------------------
 
     def composite(self, heads: Sequence[Frame]) -> list[Frame]:
-        return self.composite_with_coverage(heads)[0]
+        return self._composite(heads, with_coverage=False)[0]
 
     def composite_with_coverage(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
+        return self._composite(heads, with_coverage=True)
+
+    def _composite(self, heads: Sequence[Frame], with_coverage: bool) -> tuple[list[Frame], torch.Tensor | None]:
         for f in heads:
             self._check(f)
         out: list[Frame] = []
         coverage: list[torch.Tensor] = []
         for i in range(0, len(heads), CHUNK):
-            frames, cov = self._composite_chunk(heads[i : i + CHUNK])
+            frames, cov = self._composite_chunk(heads[i : i + CHUNK], with_coverage)
             out.extend(frames)
-            coverage.append(cov)
+            if cov is not None:
+                coverage.append(cov)
+        if not with_coverage:
+            return out, None
         width, height = self._size
         return out, (torch.cat(coverage) if coverage else torch.zeros(0, height, width, 2))
 
@@ -153,7 +159,8 @@ class StaticTorso(TorsoCompositor):
             return plate.expand(len(indices), -1, -1, -1)
         return plate
 
-    def _composite_chunk(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
+    def _composite_chunk(self, heads: Sequence[Frame], with_coverage: bool
+                         ) -> tuple[list[Frame], torch.Tensor | None]:
         device = self._device or heads[0].image.device
         keys = [self._torso_key(f) for f in heads]
         if all(k == keys[0] for k in keys):
@@ -161,15 +168,16 @@ class StaticTorso(TorsoCompositor):
         else:  # heads at different pixel scales: each on its own torso
             out = torch.cat([self._plate([f.index], device, k) for f, k in zip(heads, keys)])
         width, height = self._size
-        coverage = torch.zeros(len(heads), height, width, 2, device=device)
+        coverage = torch.zeros(len(heads), height, width, 2, device=device) if with_coverage else None
         for b, (f, key) in enumerate(zip(heads, keys)):
             placed = self._put_head(out[b], f.image.to(device=device, dtype=torch.float32), f)
             torso = self._torso(key)
-            coverage[b, ..., 1] = torso.get([f.index], device)[0, ..., 3]
-            if placed is not None:
-                coverage[b, ..., 0] = _alpha_in_box(placed, (0, height, 0, width), device)
-                if torso.skin is not None:
-                    self._continue_neck(out[b], placed, torso, f)
+            if coverage is not None:  # only when a stage asked for it (a restorer): the plain path does not pay
+                coverage[b, ..., 1] = torso.get([f.index], device)[0, ..., 3]
+                if placed is not None:
+                    coverage[b, ..., 0] = _alpha_in_box(placed, (0, height, 0, width), device)
+            if placed is not None and torso.skin is not None:
+                self._continue_neck(out[b], placed, torso, f)
         out.clamp_(0.0, 1.0)
         frames = [Frame(image=out[b], index=f.index, pts=f.pts, depth=None, placement=None) for b, f in enumerate(heads)]
         return frames, coverage

@@ -52,22 +52,28 @@ class WarpTorso(TorsoCompositor):
         pass
 
     def composite(self, heads: Sequence[Frame]) -> list[Frame]:
-        return self.composite_with_coverage(heads)[0]
+        return self._composite(heads, with_coverage=False)[0]
 
     def composite_with_coverage(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
+        return self._composite(heads, with_coverage=True)
+
+    def _composite(self, heads: Sequence[Frame], with_coverage: bool) -> tuple[list[Frame], torch.Tensor | None]:
         for f in heads:
             _check(f)
         out: list[Frame] = []
         coverage: list[torch.Tensor] = []
         for a in range(0, len(heads), self.config.batch_frames):
-            frames, cov = self._chunk(heads[a:a + self.config.batch_frames])
+            frames, cov = self._chunk(heads[a:a + self.config.batch_frames], with_coverage)
             out += frames
-            coverage.append(cov)
+            if cov is not None:
+                coverage.append(cov)
+        if not with_coverage:
+            return out, None
         w, h = self.model.camera.size
         return out, (torch.cat(coverage) if coverage else torch.zeros(0, h, w, 2, device=self.device))
 
     @torch.no_grad()
-    def _chunk(self, heads: Sequence[Frame]) -> tuple[list[Frame], torch.Tensor]:
+    def _chunk(self, heads: Sequence[Frame], with_coverage: bool) -> tuple[list[Frame], torch.Tensor | None]:
         dev = self._device or heads[0].image.device
         if self.model.plate.device != dev:
             self.model.to(dev)
@@ -87,8 +93,9 @@ class WarpTorso(TorsoCompositor):
         rgb, alpha = torch.cat([x[0] for x in layers]), torch.cat([x[1] for x in layers])
         placed = self._place(heads, in_frame, c, dev)
         frames = self.model.frames(rgb.float(), alpha.float(), placed).clamp_(0.0, 1.0)
+        coverage = torch.cat([placed[..., 3:], self.model.in_frame(alpha.float())], -1) if with_coverage else None
         return [Frame(image=frames[b], index=f.index, pts=f.pts, depth=None, placement=None)
-                for b, f in enumerate(heads)], torch.cat([placed[..., 3:], self.model.in_frame(alpha.float())], -1)
+                for b, f in enumerate(heads)], coverage
 
     def _place(self, heads: Sequence[Frame], in_frame: list[bool], c: torch.Tensor, dev: torch.device) -> torch.Tensor:
         """[B, H, W, 4] premultiplied heads in the output frame (see the module doc), feathered below
