@@ -34,7 +34,7 @@ class RestorerTorso(TorsoCompositor):
         if config.size is not None and tuple(config.size) != size:
             raise ConfigError(f"torso.size {config.size[0]}x{config.size[1]}: the restorer at {config.path} was "
                               f"trained at {size[0]}x{size[1]} (it works in pixels)",
-                              hint=f"leave torso.size unset, or train at that size (being fit --torso restorer)")
+                              hint="leave torso.size unset, or train at that size (being fit --torso restorer)")
         self.net.requires_grad_(False).eval()
         self.layout = Layout(self.meta["band"], self.meta["crop"], self.meta["scale"])
         self._device = resolve_device(config.device)  # None: follow the incoming frames
