@@ -71,20 +71,25 @@ def parse_sets(items: list[str], sections: tuple[str, ...] = tuple(GROUPS)) -> S
     return out
 
 
-def load_file(path: str | Path, sections: tuple[str, ...] = tuple(GROUPS)) -> Sections:
-    """Read a config file whose top-level tables are ``sections`` (default: audio, avatar, torso)."""
+def read_document(path: str | Path, what: str = "config file") -> Any:
+    """The data of a TOML (.toml) or YAML (.yaml, .yml) file; ConfigError naming ``what`` and the
+    path when it is missing, of another format or not valid."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"{what} {path} does not exist")
     try:
         if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(path.read_text()) or {}
-        else:
-            raise ConfigError(f"config file {path}: unknown format '{path.suffix}'", "use .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path} is not valid: {str(exc).splitlines()[0]}") from exc
+            return tomllib.loads(path.read_text())
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(path.read_text()) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path} is not valid: {str(exc).splitlines()[0]}") from exc
+    raise ConfigError(f"{what} {path}: unknown format '{path.suffix}'", "use .toml, .yaml or .yml")
+
+
+def load_file(path: str | Path, sections: tuple[str, ...] = tuple(GROUPS)) -> Sections:
+    """Read a config file whose top-level tables are ``sections`` (default: audio, avatar, torso)."""
+    data = read_document(path)
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected tables {', '.join(sections)} at the top level")
     for key, value in data.items():

@@ -56,6 +56,7 @@ def _register_commands() -> None:
     from . import fit_cmd  # noqa: F401
     from . import eval_cmd  # noqa: F401
     from . import dataset_cmd  # noqa: F401
+    from . import batch_cmd  # noqa: F401
     from ..hooks import load_hooks
 
     pm, records = load_hooks()
@@ -98,11 +99,18 @@ def _stopped() -> str:
     return "interrupted" if _state.get("signal", signal.SIGINT) == signal.SIGINT else "terminated"
 
 
+def install_stop_handlers() -> None:
+    """SIGTERM and SIGHUP stop a command as Ctrl-C does (see ``_stop_on``). Called at start, and
+    again by commands whose libraries install their own handlers (Ray's driver aborts on SIGTERM)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
     """Console entry point: runs the app, turns errors into one line and an exit code."""
     _state["debug"] = _state["debug"] or "--debug" in sys.argv[1:]
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop_on)
+    install_stop_handlers()
     try:
         _register_commands()
         app()  # typer reports usage errors itself (exit 2)

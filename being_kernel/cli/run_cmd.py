@@ -9,12 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from tqdm import tqdm
 
-from ..discovery import build_plugin
-from ..errors import Interrupted
 from .main import app
 from .options import field_option, field_values, overwrite_option, quiet_option, refuse_existing, say
 
@@ -50,11 +47,10 @@ def run(
     Example: being run --audio fake --avatar fake --torso static --input speech.wav --out talk.mp4
     """
     from .. import config as cfg
+    from ..clip import LoadedTriple, select
     from ..discovery import Registry
     from ..errors import ConfigError
-    from ..media import Mp4Writer, check_output_path, demo_speech, read_audio_channels, resample
-    from ..pipeline import check_stages, close_all, run_pipeline, torso_scene
-    from ..types import Audio
+    from ..media import check_output_path, demo_speech, read_audio_channels
 
     if mode not in ("offline", "live"):
         raise ConfigError(f"--mode {mode}: expected offline or live")
@@ -72,7 +68,7 @@ def run(
                            {c: f"the {c} plugin '{n}'" for c, n in names.items()})
     # --config, then the options, then --set: the most explicit wins
     values = cfg.merge(cfg.merge(cfg.load_file(config) if config else {}, options), cfg.parse_sets(set_))
-    configs = {c: cfg.build(specs[c].config, c, values.get(c, {})) for c in specs}
+    selection = select(registry, names, values)
 
     if input is None:
         demo = demo_speech()
@@ -81,33 +77,17 @@ def run(
     else:
         channels, native_rate = read_audio_channels(input)
 
-    plugins: dict[str, object] = {}
+    triple = LoadedTriple.load(selection, registry, note)
     try:
-        for c in ("audio", "avatar", "torso"):
-            if c == "torso" and (scene := torso_scene(plugins["avatar"].info(), specs[c].config, values.get(c, {}))):
-                # the avatar was made in a scene (its photo) and the user left torso.scene unset: place the head in it
-                configs[c] = cfg.build(specs[c].config, c, {**values.get(c, {}), "scene": scene})
-                echo(f"being: note: placing the head in its avatar's scene ({scene}): the photo's background and torso; "
-                     "--set torso.scene=null for the plain torso", err=True)
-            plugins[c] = build_plugin(specs[c], configs[c], c, names[c])
-        a, r, t = plugins["audio"], plugins["avatar"], plugins["torso"]
-        check = check_stages(a, r, t, (names["audio"], names["avatar"], names["torso"]), suggest=registry.providers)
-        for warning in check.warnings:
+        for warning in triple.check.warnings:
             typer.echo(f"being: warning: {warning}", err=True)
-        info = a.info()
-        mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), native_rate, info.sample_rate), info.sample_rate)
-        writer = Mp4Writer(out_path, info.fps, t.info().size, channels, native_rate, crf=crf)
-        try:
-            with tqdm(total=mono.num_frames(info.fps), unit="frame", desc="being run", leave=False, disable=quiet) as bar:
-                result = run_pipeline(a, r, t, mono, writer, mode=mode, check=check, realtime=realtime, progress=bar.update)
-        except BaseException as exc:
-            writer.abort()  # the bus aborts it too; this covers failures before the bus starts
-            if isinstance(exc, KeyboardInterrupt):
-                raise Interrupted(f"interrupted; nothing was written to {out_path}") from None
-            raise
+        seconds = channels.shape[1] / native_rate
+        with tqdm(total=triple.num_frames(seconds), unit="frame", desc="being run", leave=False, disable=quiet) as bar:
+            result = triple.render(channels, native_rate, out_path, crf=crf, mode=mode, realtime=realtime,
+                                   progress=bar.update)
     finally:
-        close_all(*plugins.values())
+        triple.close()
     drops = sum(result.stats.dropped.values())
-    echo(f"wrote {out_path}: {result.frames} frames at {result.fps:g} fps ({mono.duration:.2f} s) "
+    echo(f"wrote {out_path}: {result.frames} frames at {result.fps:g} fps ({seconds:.2f} s) "
          f"in {result.seconds:.1f} s" + (f", {drops} frames dropped and repeated (live mode)" if drops else "")
          + ("; replaced the file that was there (--overwrite)" if replacing else ""))
