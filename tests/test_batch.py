@@ -224,7 +224,7 @@ set = ["audio.fail_after_frames=5", "torso.size=[64,64]", "avatar.size=[64,64]"]
     assert dry.returncode == 0 and f"to do  {base}/two" in dry.stdout and f"done   {base}/one" in dry.stdout
 
 
-def test_batch_fits_then_renders_with_real_plugins(tmp_path: Path, clips: Path) -> None:
+def test_batch_fits_renders_with_real_plugins_and_benches(tmp_path: Path, clips: Path) -> None:
     from being_kernel.datasets import load_tracked_video
 
     from test_fit_contracts import _full_frame
@@ -243,6 +243,10 @@ render:
     avatar: splatting
     torso: static
     set: ["torso.size=[64,64]", "avatar.size=[64,64]"]
+bench:
+  - name: fakes
+    args: [--audio, fake, --avatar, fake, --torso, static, --size, "64", --device, cpu, --repeats, "1",
+           --stream-seconds, "1"]
 """)
     out = tmp_path / "out"
     proc = run_being("batch", str(jobs), "--out", str(out), "--cpus", "2")
@@ -255,6 +259,8 @@ render:
     pixels = torch.stack([video.load_image(i) for i in video.split()[0]]).reshape(-1, 3)
     torch.testing.assert_close(learned, pixels.median(dim=0).values, atol=0.02, rtol=0)
     assert (out / "logs/fit/plate.log").read_text().strip()
+    cells = json.loads((out / "bench/fakes/bench.json").read_text())["cells"]
+    assert [(c["id"], c["status"]) for c in cells] == [("fake+fake+static@64x64/cpu/demo_speech", "ok")]
     for name, seconds in (("one", 1.6), ("three", 1.2)):
         frames, audio_s = _video(out / f"render/real/viseme+splatting+static/{name}.mp4")
         assert frames == round(seconds * 25) and abs(audio_s - seconds) < 0.05

@@ -139,6 +139,7 @@ class BatchRunner:
             for w in self.workers:
                 feed(w)
         self.loads += sum(s["loads"] for s in self.ray.get([w.stats.remote() for w in self.workers]))
+        self._kill_workers()  # frees their GPUs and CPUs for the benches
 
     # ---- Ray plumbing ---------------------------------------------------------------------------
 
