@@ -78,6 +78,12 @@ def _partials(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if ".partial" in p.name or p.name.endswith(".tmp")]
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -211,13 +217,18 @@ set = ["audio.fail_after_frames=5", "torso.size=[64,64]", "avatar.size=[64,64]"]
     assert "2 of 5 tasks failed" in proc.stderr
     assert not _partials(out) and not (out / base / "corrupt.mp4").exists()
 
-    # a rerun skips the finished tasks (their files untouched) and tries the failed ones again
+    # a rerun skips the finished tasks (their files untouched) and tries the failed ones again; it
+    # removes what a killed worker left (a process that is gone: a pid that has exited)
+    dead = _dead_pid()
+    stale = out / base / f".corrupt.mp4.{dead}.partial.mp4"
+    stale.write_bytes(b"half a video")
     done = {p: p.stat().st_mtime_ns for p in (out / base).glob("*.mp4")}
     again = run_being("batch", str(jobs), "--out", str(out), "--cpus", "2", extra_path=[flaky_site])
     assert again.returncode == 1
     assert "5 tasks (5 render); 3 done before, 2 to run" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in (out / base).glob("*.mp4")} == done
     assert _manifest(out)[f"{base}/one"] == tasks[f"{base}/one"]
+    assert not stale.exists()
     # a deleted output is made again
     (out / base / "two.mp4").unlink()
     dry = run_being("batch", str(jobs), "--out", str(out), "--dry-run", extra_path=[flaky_site])

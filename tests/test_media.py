@@ -431,3 +431,24 @@ def test_to_uint8_rounds_clamps_and_zeroes_nan_for_arrays_and_tensors() -> None:
         out = to_uint8(image)
         assert out.dtype == np.uint8 and np.array_equal(out, expect)
     assert np.array_equal(to_uint8(torch.from_numpy(expect)), expect)  # uint8 passes through
+
+
+def test_stale_partials_of_gone_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    import subprocess
+
+    from being_kernel.media.video_writer import remove_stale_partials
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # its pid now names a process that is gone
+    gone, live = child.pid, os.getpid()
+    files = [tmp_path / f".talk.mp4.{pid}.partial.mp4" for pid in (gone, live)]
+    folders = [tmp_path / f".asset.{pid}.partial" for pid in (gone, live)]
+    for f in files:
+        f.write_bytes(b"half")
+    for d in folders:
+        (d / "sub").mkdir(parents=True)
+    other = tmp_path / ".other.mp4.1.partial.mp4"  # another output's: not touched
+    other.write_bytes(b"x")
+    assert remove_stale_partials(tmp_path / "talk.mp4") == [files[0]]
+    assert remove_stale_partials(tmp_path / "asset") == [folders[0]]
+    assert [p.exists() for p in (*files, *folders, other)] == [False, True, False, True, True]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as cfg
-from ..clip import CONTRACTS, select
+from ..media.clip import CONTRACTS, select
 from ..discovery import Registry
 from ..errors import BeingError, ConfigError, InputError
 from .jobfile import BenchJob, FitJob, JobFile, RenderJob, plugin_names

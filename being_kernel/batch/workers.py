@@ -52,7 +52,7 @@ class RenderWorker:
         self.loads = 0
 
     def _load(self, spec: dict[str, Any]) -> Any:
-        from ..clip import LoadedTriple, select
+        from ..media.clip import LoadedTriple, select
         from ..discovery import Registry
 
         group = repr([spec["names"], spec["values"]])

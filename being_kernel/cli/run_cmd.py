@@ -47,7 +47,7 @@ def run(
     Example: being run --audio fake --avatar fake --torso static --input speech.wav --out talk.mp4
     """
     from .. import config as cfg
-    from ..clip import LoadedTriple, select
+    from ..media.clip import LoadedTriple, select
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import check_output_path, demo_speech, read_audio_channels

@@ -5,6 +5,7 @@ target, which is renamed onto the final name only by ``finish()``; anything else
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from fractions import Fraction
 from glob import escape as glob_escape
@@ -81,13 +82,19 @@ def _to_rgb24(frame: np.ndarray | torch.Tensor, height: int, width: int) -> np.n
 
 
 def remove_stale_partials(path: Path) -> list[Path]:
-    """Delete ``.NAME.PID.partial.mp4`` files beside ``path`` left by writers whose process is gone
-    (a SIGKILL, a power cut); files of live processes stay. Returns what was removed."""
+    """Delete the partial outputs beside ``path`` left by writers whose process is gone (a
+    SIGKILL, a power cut): ``.NAME.PID.partial.mp4`` files for an MP4 ``path``, else
+    ``.NAME.PID.partial`` folders (what the training harness and ``being batch`` write before
+    renaming). Those of live processes stay. Returns what was removed."""
+    ext = ".partial.mp4" if path.suffix.lower() == ".mp4" else ".partial"
     removed = []
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.partial.mp4"):
-        pid = tmp.name[len(path.name) + 2:-len(".partial.mp4")]
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*{ext}"):
+        pid = tmp.name[len(path.name) + 2:-len(ext)]
         if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 

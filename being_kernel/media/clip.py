@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from . import config as cfg
-from .discovery import Registry, build_plugin
-from .errors import Interrupted
-from .pipeline import RunResult, StageCheck, check_stages, close_all, run_pipeline, torso_scene
-from .spec import PluginConfig, PluginSpec
+from .. import config as cfg
+from ..discovery import Registry, build_plugin
+from ..errors import Interrupted
+from ..pipeline import RunResult, StageCheck, check_stages, close_all, run_pipeline, torso_scene
+from ..spec import PluginConfig, PluginSpec
 
 CONTRACTS = ("audio", "avatar", "torso")
 Note = Callable[[str], None]
@@ -87,8 +87,9 @@ class LoadedTriple:
         """Make ``out`` (an MP4, written atomically) from ``channels``: float32 ``[C, N]`` at
         ``native_rate`` Hz, muxed as they are; the plugins get their mono mix at their own rate.
         Ctrl-C raises ``Interrupted`` with nothing written."""
-        from .media import Mp4Writer, resample
-        from .types import Audio
+        from ..types import Audio
+        from .audio_io import resample
+        from .video_writer import Mp4Writer
 
         a, r, t = (self.plugins[c] for c in CONTRACTS)
         info = a.info()
