@@ -165,6 +165,21 @@ def test_plan_refuses_what_cannot_run(tmp_path: Path, clips: Path, body: str, er
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("cpus, gpus, setting, expected", [(16, 1, None, 8), (128, 8, None, 8), (2, 4, None, 1),
+                                                           (16, 1, 3, 3)])
+def test_render_workers_per_gpu(cpus: int, gpus: int, setting: int | None, expected: int) -> None:
+    from being_kernel.batch.jobfile import Settings
+    from being_kernel.batch.runner import BatchRunner
+
+    class Cluster:  # what the runner asks of Ray to size its workers
+        @staticmethod
+        def cluster_resources() -> dict:
+            return {"CPU": cpus, "GPU": gpus}
+
+    runner = BatchRunner(Cluster, [], Path("."), None, Settings(workers_per_gpu=setting), print)
+    assert runner._per_gpu() == expected
+
+
 # ---- running on a local Ray instance --------------------------------------------------------------
 
 def _manifest(out: Path) -> dict:
@@ -219,10 +234,9 @@ set = ["audio.fail_after_frames=5", "torso.size=[64,64]", "avatar.size=[64,64]"]
 
     # a rerun skips the finished tasks (their files untouched) and tries the failed ones again; it
     # removes what a killed worker left (a process that is gone: a pid that has exited)
-    dead = _dead_pid()
-    stale = out / base / f".corrupt.mp4.{dead}.partial.mp4"
-    stale.write_bytes(b"half a video")
     done = {p: p.stat().st_mtime_ns for p in (out / base).glob("*.mp4")}
+    stale = out / base / f".corrupt.mp4.{_dead_pid()}.partial.mp4"
+    stale.write_bytes(b"half a video")
     again = run_being("batch", str(jobs), "--out", str(out), "--cpus", "2", extra_path=[flaky_site])
     assert again.returncode == 1
     assert "5 tasks (5 render); 3 done before, 2 to run" in again.stderr

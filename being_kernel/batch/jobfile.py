@@ -47,8 +47,9 @@ class Settings(_Strict):
 
     retries: int = Field(1, ge=0, description="Extra attempts of a failed job before it is reported as failed. "
                          "Bad input (a corrupt file, a wrong config value) is not retried.")
-    workers_per_gpu: int = Field(1, ge=1, description="Render workers sharing each GPU: above 1 when a worker "
-                                 "leaves its GPU idle (H.264 encoding is on the CPU).")
+    workers_per_gpu: int | None = Field(None, ge=1, description="Render workers sharing each GPU (a worker alone "
+                                        "leaves a GPU mostly idle: phone recognition and H.264 encoding run on the "
+                                        "CPU). None: half the CPUs per GPU, at least 1.")
     cpu_workers: int = Field(1, ge=1, description="Render workers when the cluster has no GPU; each gets an "
                              "equal share of the CPUs.")
 

@@ -3,7 +3,7 @@ outcome in the manifest, and stops cleanly on Ctrl-C.
 
 Fits run first (so renders can use what they make), then renders, then benches. Fits and benches
 are Ray tasks holding the GPUs and CPUs they ask for. Renders go to long-lived workers (Ray actors),
-one per GPU, or ``workers_per_gpu`` sharing each GPU, or ``cpu_workers`` on a cluster without GPUs;
+``workers_per_gpu`` sharing each GPU, or ``cpu_workers`` on a cluster without GPUs;
 a worker keeps its plugins loaded, and the driver sends it clips of the same plugin triple while
 there are any, so a model loads once per worker, not once per clip."""
 
@@ -112,7 +112,7 @@ class BatchRunner:
         groups: dict[str, deque[tuple[Task, int]]] = {}
         for task in tasks:
             groups.setdefault(task.group, deque()).append((task, 1))
-        count = min(len(tasks), self.gpus * self.settings.workers_per_gpu if self.gpus else self.settings.cpu_workers)
+        count = min(len(tasks), self.gpus * self._per_gpu() if self.gpus else self.settings.cpu_workers)
         self.workers = [self._new_worker() for _ in range(count)]
         self.worker_count += count
         current: dict[Any, str | None] = {w: None for w in self.workers}  # worker -> group it has loaded
@@ -160,13 +160,20 @@ class BatchRunner:
             ref = fn.remote(task.spec, target, log)
         self.running[ref] = _Running(task, attempt)
 
+    def _per_gpu(self) -> int:
+        """Render workers per GPU: the setting, else half the CPUs per GPU (measured on an H100 with 16
+        cores: 1 worker 77 frames/s, 4 workers 265, 8 workers 308; docs/benchmarks.md)."""
+        if self.settings.workers_per_gpu is not None:
+            return self.settings.workers_per_gpu
+        return max(1, int(self.ray.cluster_resources().get("CPU", 1) // (2 * self.gpus)))
+
     def _new_worker(self) -> Any:
         from .workers import RenderWorker
 
         cpus = self.ray.cluster_resources().get("CPU", 1)
         if self.gpus:
-            count = self.gpus * self.settings.workers_per_gpu
-            options = {"num_gpus": 1 / self.settings.workers_per_gpu, "num_cpus": max(1, int(cpus // count))}
+            per_gpu = self._per_gpu()
+            options = {"num_gpus": 1 / per_gpu, "num_cpus": max(1, int(cpus // (self.gpus * per_gpu)))}
         else:
             options = {"num_gpus": 0, "num_cpus": max(1, int(cpus // self.settings.cpu_workers))}
         actor = self.ray.remote(concurrency_groups={"control": 1}, max_restarts=0)(RenderWorker).options(**options)

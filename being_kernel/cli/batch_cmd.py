@@ -35,7 +35,7 @@ def batch(
 ) -> None:
     """Render, fit and bench at scale: every job of JOBS on a local Ray instance or a cluster.
 
-    Fits run first, then renders (one worker per GPU keeps its models loaded across clips), then
+    Fits run first, then renders (workers on each GPU keep their models loaded across clips), then
     benches. A failed task is retried, then reported; it never stops the others. Exit code 1 when
     any task failed.
 
