@@ -352,3 +352,32 @@ def test_without_ray_the_command_says_how_to_get_it(tmp_path: Path, clips: Path)
     proc = run_being("batch", str(jobs), "--out", str(tmp_path / "o"), extra_path=[site])
     assert proc.returncode == 1 and "needs Ray" in proc.stderr and "being-kernel[batch]" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_batch_joins_an_existing_cluster(tmp_path: Path, clips: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a free port for the cluster's head
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    # a head on this machine only, without Ray's token authentication (which needs a shared token file)
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    head = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                           "--num-cpus", "1", "--include-dashboard=false", "--disable-usage-stats"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert head.returncode == 0, head.stderr
+    try:
+        jobs = _write(tmp_path / "jobs.toml", f'[[render]]\nname = "a"\ninput = "{clips / "one.wav"}"\n'
+                                              'audio = "fake"\navatar = "fake"\ntorso = "fake"\n')
+        refused = run_being("batch", str(jobs), "--out", str(tmp_path / "o"), "--address", f"127.0.0.1:{port}",
+                            "--gpus", "1", env={"RAY_AUTH_MODE": "disabled"})
+        assert refused.returncode == 2 and "--gpus and --cpus size a local Ray instance" in refused.stderr
+        proc = run_being("batch", str(jobs), "--out", str(tmp_path / "o"), "--address", f"127.0.0.1:{port}",
+                         env={"RAY_AUTH_MODE": "disabled"})
+        assert proc.returncode == 0, proc.stderr
+        assert f"ray: cluster 127.0.0.1:{port}, 1 CPUs, 0 GPUs" in proc.stderr
+        frames, _ = _video(tmp_path / "o/render/a/fake+fake+fake/one.mp4")
+        assert frames == 40
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120, env=env)

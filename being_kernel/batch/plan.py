@@ -6,9 +6,9 @@ plugins, config values, input paths, name clashes."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from .. import config as cfg
 from ..media.clip import CONTRACTS, select
 from ..discovery import Registry
 from ..errors import BeingError, ConfigError, InputError
+from ..hooks import HOOK_GROUP
 from .jobfile import BenchJob, FitJob, JobFile, RenderJob, plugin_names
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -117,7 +118,7 @@ def _fit_task(job: FitJob, base: Path, registry: Registry, retries: int) -> Task
 
 
 def _bench_task(job: BenchJob, retries: int) -> Task:
-    if importlib.util.find_spec("being_bench") is None:
+    if not any(ep.name == "bench" for ep in entry_points(group=HOOK_GROUP)):  # the command comes through a hook
         raise ConfigError(f"bench job '{job.name}': being bench is not installed",
                           "pip install being-bench (plugins/bench in the repository)")
     spec = {"args": job.args, "gpus": job.gpus, "cpus": job.cpus}

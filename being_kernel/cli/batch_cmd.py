@@ -46,11 +46,13 @@ def batch(
     from ..batch.plan import plan
     from ..batch.runner import import_ray
     from ..discovery import Registry
-    from ..errors import InputError
+    from ..errors import ConfigError, InputError
     from ..media import check_output_dir
 
     echo = say(quiet)
     ray = import_ray()
+    if address is not None and (gpus is not None or cpus is not None):
+        raise ConfigError("--gpus and --cpus size a local Ray instance; a cluster (--address) has its own")
     job_file = read_jobs(jobs)
     if retries is not None:
         job_file.batch.retries = retries
@@ -84,9 +86,6 @@ def _run(ray, tasks, out, manifest, settings, address, gpus, cpus, quiet, echo) 
     from ..batch.runner import BatchRunner
     from ..batch.summary import summary_lines
 
-    if address is not None and (gpus is not None or cpus is not None):
-        from ..errors import ConfigError
-        raise ConfigError("--gpus and --cpus size a local Ray instance; a cluster (--address) has its own")
     local = {} if address else {"num_gpus": gpus, "num_cpus": cpus, "object_store_memory": _OBJECT_STORE_BYTES}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **local)
     install_stop_handlers()  # Ray's driver would abort on SIGTERM, leaving the manifest behind
