@@ -381,3 +381,19 @@ def test_batch_joins_an_existing_cluster(tmp_path: Path, clips: Path) -> None:
         assert frames == 40
     finally:
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def test_plugins_that_cannot_load_fail_their_clips_at_once(tmp_path: Path, clips: Path) -> None:
+    # flash has no built-in avatar: without avatar.path its plugins cannot be built, for any clip
+    jobs = _write(tmp_path / "jobs.toml", f'[[render]]\nname = "untrained"\ninput = ["{clips / "one.wav"}", '
+                                          f'"{clips / "two.wav"}", "{clips / "three.wav"}"]\navatar = "flash"\n'
+                                          'set = ["torso.size=[64,64]"]\n')
+    out = tmp_path / "out"
+    proc = run_being("batch", str(jobs), "--out", str(out), "--cpus", "2")
+    assert proc.returncode == 1
+    records = _manifest(out).values()
+    assert all(r["state"] == "failed" and "needs a trained avatar" in r["error"] for r in records)
+    assert sum(r["attempts"] for r in records) < 3  # not every clip tried to build them
+    assert proc.stderr.count("being: failed:") == 1  # the error is said once
+    assert "failed: 3 tasks (render/untrained/viseme+flash+static/one, " in proc.stdout
+    assert "3 of 3 tasks failed" in proc.stderr

@@ -136,6 +136,9 @@ class BatchRunner:
                     outcome = Outcome("failed", 0.0, "the render worker's process died", retry=True)
                 if (again := self._settle(run, outcome)) is not None:
                     groups.setdefault(run.task.group, deque()).appendleft((run.task, again))
+                elif outcome.plugins_failed:  # no clip of this group can be made: fail them all now
+                    for task, _ in groups.pop(run.task.group, ()):
+                        self._settle(_Running(task, 0), outcome)
             for w in self.workers:
                 feed(w)
         self.loads += sum(s["loads"] for s in self.ray.get([w.stats.remote() for w in self.workers]))

@@ -24,7 +24,14 @@ def summary_lines(results: list[Result], wall_s: float, workers: int, loads: int
     if rendered:
         tail += f"; {len(rendered)} clips rendered by {workers} workers with {loads} plugin loads"
     lines.append(tail)
+    failures: dict[str, list[Result]] = {}
     for r in results:
         if r.state == "failed":
-            lines.append(f"failed: {r.task.id} (attempts: {r.attempts}): {r.error}")
+            failures.setdefault(r.error or "", []).append(r)
+    for error, rs in failures.items():  # one line per distinct error
+        if len(rs) == 1:
+            lines.append(f"failed: {rs[0].task.id} (attempts: {rs[0].attempts}): {error}")
+        else:
+            more = f" and {len(rs) - 2} more" if len(rs) > 2 else ""
+            lines.append(f"failed: {len(rs)} tasks ({', '.join(r.task.id for r in rs[:2])}{more}): {error}")
     return lines

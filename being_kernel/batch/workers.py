@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +28,7 @@ class Outcome:
     error: str | None = None
     retry: bool = False  # a failure another attempt may not repeat
     detail: str | None = None
+    plugins_failed: bool = False  # the plugins could not be built: every clip that needs them fails alike
 
 
 def _failure(exc: BaseException, t0: float) -> Outcome:
@@ -80,7 +81,14 @@ class RenderWorker:
 
         try:
             channels, rate = read_audio_channels(spec["clip"])
+        except BaseException as exc:  # noqa: BLE001
+            return _failure(exc, t0)
+        try:
             triple = self._load(spec)
+        except BaseException as exc:  # noqa: BLE001
+            outcome = _failure(exc, t0)
+            return replace(outcome, plugins_failed=not outcome.retry)
+        try:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             result = triple.render(channels, rate, Path(out), crf=spec["crf"], progress=check)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes the job's outcome

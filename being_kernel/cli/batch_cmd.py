@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -18,8 +19,8 @@ _OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
 @app.command("batch")
 def batch(
-    jobs: Path = typer.Argument(..., help="Job file, TOML or YAML: [[render]], [[fit]] and [[bench]] tables "
-                                "(docs/batch.md)."),
+    jobs: Path = typer.Argument(..., help="Job file, TOML or YAML: lists of render, fit and bench jobs, and "
+                                "optional batch settings (docs/batch.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Batch folder: outputs, logs/ and manifest.json. A rerun "
                              "into the same folder skips the tasks done before."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (ray://HOST:10001 or "
@@ -28,7 +29,7 @@ def batch(
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="Local instance: GPUs to use (default: all)."),
     cpus: Optional[int] = typer.Option(None, "--cpus", min=1, help="Local instance: CPUs to use (default: all)."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, help="Extra attempts of a failed task (default: "
-                                          "the job file's [batch] retries, else 1). Bad input is not retried."),
+                                          "the job file's batch.retries, else 1). Bad input is not retried."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the job file and list the tasks; run nothing."),
     overwrite: bool = overwrite_option("Use an --out folder that has files but no batch manifest."),
     quiet: bool = quiet_option(),
@@ -94,10 +95,13 @@ def _run(ray, tasks, out, manifest, settings, address, gpus, cpus, quiet, echo) 
         echo(f"ray: {'cluster ' + address if address else 'local instance'}, {resources.get('CPU', 0):g} CPUs, "
              f"{resources.get('GPU', 0):g} GPUs", err=True)
         with tqdm(total=len(tasks), unit="task", desc="being batch", disable=quiet) as bar:
+            said: set[str] = set()
+
             def progress(result) -> None:  # noqa: ANN001 - runner.Result
                 bar.update(1)
-                if result.state == "failed":
-                    bar.write(f"being: failed: {result.task.id}: {result.error}")
+                if result.state == "failed" and result.error not in said:  # each distinct error once
+                    said.add(result.error)
+                    bar.write(f"being: failed: {result.task.id}: {result.error}", file=sys.stderr)
             runner = BatchRunner(ray, tasks, out, manifest, settings, progress)
             t0 = time.perf_counter()
             results = runner.run()
