@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
