@@ -396,3 +396,43 @@ def test_plugins_that_cannot_load_fail_their_clips_at_once(tmp_path: Path, clips
     assert proc.stderr.count("being: failed:") == 1  # the error is said once
     assert "failed: 3 tasks (render/untrained/viseme+flash+static/one, " in proc.stdout
     assert "3 of 3 tasks failed" in proc.stderr
+
+
+CRASHY = """
+import dataclasses, os
+from pathlib import Path
+from being_kernel.testing.fakes import FakeRenderer
+from being_kernel.testing.specs import AVATAR
+
+class CrashyRenderer(FakeRenderer):
+    # the first clip ever rendered kills its process, as a segfault or the OOM killer would
+    def open_stream(self):
+        marker = Path(os.environ["CRASH_MARKER"])
+        if not marker.exists():
+            marker.write_text("crashed once")
+            os._exit(1)
+        return super().open_stream()
+
+SPEC = dataclasses.replace(AVATAR, factory="crashy_avatar:CrashyRenderer")
+"""
+
+
+def test_a_dead_render_worker_is_replaced_and_its_clip_retried(tmp_path: Path, clips: Path) -> None:
+    site = make_dist(tmp_path / "crashy-site", "being-avatar-crashy", {"being.avatar": {"crashy": "crashy_avatar:SPEC"}},
+                     {"crashy_avatar.py": CRASHY})
+    jobs = _write(tmp_path / "jobs.toml", f'[[render]]\nname = "c"\ninput = ["{clips / "one.wav"}", '
+                                          f'"{clips / "two.wav"}"]\naudio = "fake"\navatar = "crashy"\ntorso = "fake"\n'
+                                          'set = ["avatar.size=[64,64]", "torso.size=[64,64]"]\n')
+    out = tmp_path / "out"
+    proc = run_being("batch", str(jobs), "--out", str(out), "--cpus", "2", extra_path=[site],
+                     env={"CRASH_MARKER": str(tmp_path / "crashed")})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "crashed").exists()  # a worker did die
+    records = _manifest(out)
+    assert all(r["state"] == "done" for r in records.values())
+    # the clip it was making, and the one queued behind it, ran again on the replacement
+    assert sum(r["attempts"] for r in records.values()) > 2
+    assert "2 clips rendered by 2 workers" in proc.stdout
+    for name, seconds in (("one", 1.6), ("two", 2.0)):
+        assert _video(out / f"render/c/fake+crashy+fake/{name}.mp4")[0] == round(seconds * 25)
+    assert not _partials(out)
