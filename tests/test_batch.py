@@ -436,3 +436,14 @@ def test_a_dead_render_worker_is_replaced_and_its_clip_retried(tmp_path: Path, c
     for name, seconds in (("one", 1.6), ("two", 2.0)):
         assert _video(out / f"render/c/fake+crashy+fake/{name}.mp4")[0] == round(seconds * 25)
     assert not _partials(out)
+
+
+def test_an_empty_variant_is_the_jobs_own_config(tmp_path: Path, clips: Path) -> None:
+    jobs = read_jobs(_write(tmp_path / "jobs.toml", f'[[render]]\nname = "v"\ninput = "{clips / "one.wav"}"\n'
+                                                      'audio = "fake"\navatar = "fake"\ntorso = "fake"\n'
+                                                      'set = ["torso.size=[64,64]"]\n[render.variants.plain]\n'
+                                                      '[render.variants.big]\ntorso = { size = [128, 128] }\n'))
+    tasks = {t.id: t for t in plan(jobs, tmp_path, Registry.discover())}
+    assert set(tasks) == {"render/v/fake+fake+fake+plain/one", "render/v/fake+fake+fake+big/one"}
+    assert tasks["render/v/fake+fake+fake+plain/one"].spec["values"]["torso"] == {"size": [64, 64]}
+    assert tasks["render/v/fake+fake+fake+big/one"].spec["values"]["torso"] == {"size": [128, 128]}

@@ -15,7 +15,8 @@ and the field.
     input = ["talks/", "intro.wav"]     # speech files, or folders of .wav .flac .ogg .mp3
     avatar = ["splatting", "flash"]     # a name or a list: every combination is rendered
     set = ["torso.size=[512,512]"]
-    [render.variants.hd]                # optional: named config variants, each rendered too
+    [render.variants.sd]                # optional: named config variants, each rendered
+    [render.variants.hd]                # (sd, empty, is the config and set alone)
     torso = { size = [1024, 1024] }
 
     [[bench]]                    # optional: a `being bench` run (needs being-bench)
@@ -84,7 +85,8 @@ class RenderJob(_Job):
     config: dict[str, dict[str, Any]] = Field({}, description="Tables audio, avatar, torso (as being run --config).")
     set: list[str] = Field([], description="CONTRACT.FIELD=VALUE, as being run --set; wins over config.")
     variants: dict[str, dict[str, dict[str, Any]]] = Field(
-        {}, description="Named tables audio/avatar/torso, each rendered; a variant wins over config and set.")
+        {}, description="Named tables audio/avatar/torso; when given, each variant is rendered (an empty one: "
+                        "config and set alone). A variant wins over config and set.")
     crf: int = Field(18, ge=0, le=51, description="H.264 quality (as being run --crf).")
 
     @field_validator("audio", "avatar", "torso")
