@@ -39,7 +39,9 @@ class Task:
     @property
     def group(self) -> str:
         """Render tasks with the same group use the same loaded plugins."""
-        return json.dumps([self.spec.get("names"), self.spec.get("values")], sort_keys=True) if self.kind == "render" else self.id
+        if self.kind != "render":
+            return self.id
+        return json.dumps([self.spec["names"], self.spec["values"]], sort_keys=True)
 
 
 def _digest(data: Any) -> str:

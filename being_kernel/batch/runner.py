@@ -68,8 +68,8 @@ class BatchRunner:
         self.workers: list[Any] = []
         self.loads = 0  # plugin triples loaded by render workers (reported by the summary)
         self.worker_count = 0  # render workers started, replacements included
-        gpus = ray.cluster_resources().get("GPU", 0)
-        self.gpus = int(gpus)
+        self.gpus = int(ray.cluster_resources().get("GPU", 0))
+        self._remote_fns: dict[str, Any] = {}  # kind -> the Ray remote function (exported once)
 
     # ---- the phases -------------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class BatchRunner:
                     group = max(groups, key=lambda g: len(groups[g]))
                     current[worker] = group
                 task, attempt = groups[group].popleft()
-                ref = worker.render.remote(task.spec, str(self.out / task.out))
+                ref = worker.render.remote(task.group, task.spec, str(self.out / task.out))
                 self.running[ref] = _Running(task, attempt, worker)
 
         for w in self.workers:
@@ -153,14 +153,13 @@ class BatchRunner:
     def _submit_remote(self, task: Task, attempt: int) -> None:
         from . import workers
 
+        if task.kind not in self._remote_fns:
+            self._remote_fns[task.kind] = self.ray.remote(max_retries=0)(getattr(workers, task.kind))
+        fn = self._remote_fns[task.kind].options(**self._resources(task))
         log = str(self.out / "logs" / f"{task.id}.log")
         target = str(self.out / task.out)
-        if task.kind == "fit":
-            fn = self.ray.remote(max_retries=0)(workers.fit).options(**self._resources(task))
-            ref = fn.remote(task.spec, target, target + ".fit", log)
-        else:
-            fn = self.ray.remote(max_retries=0)(workers.bench).options(**self._resources(task))
-            ref = fn.remote(task.spec, target, log)
+        args = (target, target + ".fit", log) if task.kind == "fit" else (target, log)
+        ref = fn.remote(task.spec, *args)
         self.running[ref] = _Running(task, attempt)
 
     def _per_gpu(self) -> int:

@@ -52,11 +52,10 @@ class RenderWorker:
         self._cancel = threading.Event()
         self.loads = 0
 
-    def _load(self, spec: dict[str, Any]) -> Any:
-        from ..media.clip import LoadedTriple, select
+    def _load(self, group: str, spec: dict[str, Any]) -> Any:
         from ..discovery import Registry
+        from ..media.clip import LoadedTriple, select
 
-        group = repr([spec["names"], spec["values"]])
         if group != self._group:
             if self._triple is not None:
                 self._triple.close()
@@ -67,8 +66,9 @@ class RenderWorker:
             self.loads += 1
         return self._triple
 
-    def render(self, spec: dict[str, Any], out: str) -> Outcome:
-        """Make ``out`` from ``spec`` (clip, names, values, crf: see ``plan``)."""
+    def render(self, group: str, spec: dict[str, Any], out: str) -> Outcome:
+        """Make ``out`` from ``spec`` (clip, names, values, crf: see ``plan``); ``group`` names its
+        plugins and config (``Task.group``): the loaded ones serve while it stays the same."""
         from ..media import read_audio_channels
 
         t0 = time.perf_counter()
@@ -84,7 +84,7 @@ class RenderWorker:
         except BaseException as exc:  # noqa: BLE001
             return _failure(exc, t0)
         try:
-            triple = self._load(spec)
+            triple = self._load(group, spec)
         except BaseException as exc:  # noqa: BLE001
             outcome = _failure(exc, t0)
             return replace(outcome, plugins_failed=not outcome.retry)

@@ -66,11 +66,11 @@ def batch(
     elif not out.is_dir():
         raise InputError(f"output '{out}' is not a folder")
     manifest = Manifest.open(out)
-    todo = [t for t in tasks if not manifest.is_done(t)]
-    echo(f"{len(tasks)} tasks ({_counts(tasks)}); {len(tasks) - len(todo)} done before, {len(todo)} to run", err=True)
+    done = {t.id for t in tasks if manifest.is_done(t)}
+    echo(f"{len(tasks)} tasks ({_counts(tasks)}); {len(done)} done before, {len(tasks) - len(done)} to run", err=True)
     if dry_run:
         for task in tasks:
-            echo(f"{'done ' if task not in todo else 'to do'}  {task.id}  ->  {out / task.out}")
+            echo(f"{'done ' if task.id in done else 'to do'}  {task.id}  ->  {out / task.out}")
         return
     out.mkdir(exist_ok=True)
     _run(ray, tasks, out, manifest, job_file.batch, address, gpus, cpus, quiet, echo)
