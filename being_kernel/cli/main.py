@@ -57,6 +57,7 @@ def _register_commands() -> None:
     from . import eval_cmd  # noqa: F401
     from . import dataset_cmd  # noqa: F401
     from . import batch_cmd  # noqa: F401
+    from . import serve_cmd  # noqa: F401
     from ..hooks import load_hooks
 
     pm, records = load_hooks()

@@ -15,8 +15,8 @@ _PIX_FMT = {1: "gray", 3: "rgb24", 4: "rgba"}
 
 
 def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """float [H, W, C] in [0, 1] (array or tensor, any device) or uint8 -> uint8 [H, W, C] in host
-    memory. A tensor is converted on its own device, so only uint8 crosses to the host; NaN -> 0."""
+    """float [..., H, W, C] in [0, 1] (array or tensor, any device) or uint8 -> uint8 [..., H, W, C]
+    in host memory. A tensor is converted on its own device, so only uint8 crosses to the host; NaN -> 0."""
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(image)
     if image.is_floating_point():
