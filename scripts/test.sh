@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install_browser.sh  # Chromium for the browser test of being serve (skips without it)
 exec .venv/bin/python -m pytest -q "$@"

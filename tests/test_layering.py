@@ -25,6 +25,7 @@ import being_kernel
 ROOT = Path(being_kernel.__file__).parent
 #: the layers, bottom up: a package imports only packages of lower layers (and itself)
 LAYERS = {"core": 0, "head": 1, "media": 1, "render": 2, "metrics": 3, "datasets": 3, "train": 4, "evaluation": 5, "batch": 5,
+          "serve": 5,
           "cli": 6, "testing": 6}
 TOP = {"cli", "testing"}  # may import anything; only they import themselves
 

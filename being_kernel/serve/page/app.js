@@ -52,6 +52,7 @@ function recordLevels(stream, into) {
     const t = stamp.performanceTime + (e.playbackTime - x.length / ctx.sampleRate - stamp.contextTime) * 1000;
     into.push([t, Math.sqrt(sum / x.length)]);
   };
+  report.audioLatency = { base: ctx.baseLatency, output: ctx.outputLatency };
   ctx.createMediaStreamSource(stream).connect(node);
   node.connect(ctx.destination); // a ScriptProcessor only runs when connected; its output is silent
   ctx.resume();
@@ -135,10 +136,18 @@ async function pollStats() {
   try {
     const s = await api(`/api/sessions/${session}/stats`);
     report.stats.push(s);
+    if (pc && query.get("measure")) await recordRtp();
     $("dropped").textContent = s.frames_dropped;
     $("latency").textContent = s.latency_ms === null ? `${s.lead_ms} ms lead` : `${s.latency_ms} ms (lead ${s.lead_ms})`;
     $("queued").textContent = `${s.queued_s.toFixed(1)} s`;
   } catch (err) { showError(err); stop(); }
+}
+
+// Measuring: the receivers' figures (jitter buffers, decoded and dropped frames) ride along.
+async function recordRtp() {
+  const rtp = [];
+  (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp") rtp.push(r); });
+  report.rtp = rtp;
 }
 
 async function stop() {
