@@ -32,9 +32,15 @@ CLOSE_LEAD_S = 0.035
 VOICE_FLOOR = 10 ** (-45 / 20)
 
 
-def _rms(samples: np.ndarray, t0: float, t1: float) -> float:
-    a, b = max(0, int(t0 * RATE)), max(0, int(t1 * RATE))
-    w = samples[a:b]
+#: Audio kept behind the frame being made: the longest look back (the blink seed's 1 s window, the
+#: head motion's 0.5 s envelope) with room to spare. Older audio is dropped, so a live stream of any
+#: length holds bounded memory.
+KEEP_S = 2.0
+#: The audio buffer is trimmed once this much more than KEEP_S has piled up (amortised copying).
+TRIM_S = 8.0
+
+
+def _rms(w: np.ndarray) -> float:
     return math.sqrt(float(np.mean(w.astype(np.float64) ** 2))) if len(w) else 0.0
 
 
@@ -74,7 +80,9 @@ class VisemeStream(Stream[np.ndarray, Motion]):
     def __init__(self, model: VisemeModel) -> None:
         self.model, self.cfg, self.table = model, model.config, model.table
         self.decoder = PhoneDecoder(model.text)
-        self.samples = np.zeros(0, np.float32)
+        self.samples = np.zeros(0, np.float32)  # the audio heard from sample ``offset`` on
+        self.offset = 0
+        self.heard = 0  # samples pushed in all
         self.done = 0  # frames emitted
         self.peak = 0.02
         self.brow = 0.0
@@ -85,7 +93,9 @@ class VisemeStream(Stream[np.ndarray, Motion]):
     # -- chunk handling ------------------------------------------------------------------------
     def push(self, chunk: np.ndarray) -> Motion:
         chunk = np.asarray(chunk, np.float32).reshape(-1)
+        self._trim()
         self.samples = np.concatenate([self.samples, chunk])
+        self.heard += len(chunk)
         blocks = self.decoder.feed_blocks(chunk)
         fps, look = self.cfg.fps, self.cfg.lookahead_s
         parts = []
@@ -99,7 +109,7 @@ class VisemeStream(Stream[np.ndarray, Motion]):
 
     def finish(self) -> Motion:
         self.decoder.end()
-        total = round(len(self.samples) * self.cfg.fps / RATE)
+        total = round(self.heard * self.cfg.fps / RATE)
         return self._frames(total) if total > self.done else self._empty()
 
     def _empty(self) -> Motion:
@@ -113,20 +123,31 @@ class VisemeStream(Stream[np.ndarray, Motion]):
         self.head = HeadMotion(np.random.default_rng(seed), cfg.fps, cfg.head_motion, cfg.lookahead_s)
         self.blinks = Blinks(seed, cfg.blink_rate_hz)
 
+    def _trim(self) -> None:
+        """Drop audio older than KEEP_S before the next frame to make, once TRIM_S more has piled up."""
+        keep_from = int((self.done / self.cfg.fps - KEEP_S) * RATE)
+        if self.head is not None and keep_from - self.offset > TRIM_S * RATE:
+            self.samples = self.samples[keep_from - self.offset:].copy()
+            self.offset = keep_from
+
     def _window(self, t0: float, t1: float) -> np.ndarray:
-        return self.samples[max(0, int(t0 * RATE)) : max(0, int(t1 * RATE))]
+        """The audio heard over [t0, t1) seconds (absolute times; never older than KEEP_S back)."""
+        a, b = max(0, int(t0 * RATE)), max(0, int(t1 * RATE))
+        if a < self.offset:
+            raise AssertionError(f"viseme: audio at {t0:.2f} s was dropped (kept from {self.offset / RATE:.2f} s)")
+        return self.samples[a - self.offset : max(0, b - self.offset)]
 
     def _loudness(self, t0: float, t1: float) -> float:
         """RMS over [t0, t1) relative to the running peak; 0 below VOICE_FLOOR (room noise before
         the first word would otherwise be the peak and read as loud)."""
-        rms = _rms(self.samples, t0, t1)
+        rms = _rms(self._window(t0, t1))
         return rms / self.peak if rms >= VOICE_FLOOR else 0.0
 
     def _frames(self, upto: int) -> Motion:
         cfg, tab = self.cfg, self.table
         if self.head is None:
             self._start()
-        phones = self.decoder.phones()
+        phones = self.decoder.phones(since=self.done / cfg.fps - 0.5)
         n = upto - self.done
         m = Motion.zeros(n, tab.n_expression, fps=cfg.fps, space=tab.motion_space)
         if phones:
@@ -174,13 +195,13 @@ class VisemeStream(Stream[np.ndarray, Motion]):
         jaw_v = float((dom * tab.jaw[v]).sum() + rest * tab.jaw[_SIL]) / total
         expr = ((dom[:, None] * tab.expr[v]).sum(0) + rest * tab.expr[_SIL]) / total
         # loudness: the jaw opens with the voice (peak-normalized RMS around t)
-        rms = _rms(self.samples, t - 0.03, t + 0.03)
+        rms = _rms(self._window(t - 0.03, t + 0.03))
         self.peak = max(0.01, rms, self.peak * math.exp(-1.0 / (cfg.fps * 4.0)))
         loud = min(1.2, 1.4 * rms / self.peak)
         lj = cfg.loudness_jaw
         jaw = cfg.jaw_gain * jaw_v * (1.0 - lj + lj * loud)
         # silence gate: below -55 dBFS the mouth relaxes to rest
-        gate = min(1.0, max(0.0, (20 * math.log10(_rms(self.samples, t - 0.06, t + 0.06) + 1e-9) + 60) / 8))
+        gate = min(1.0, max(0.0, (20 * math.log10(_rms(self._window(t - 0.06, t + 0.06)) + 1e-9) + 60) / 8))
         jaw = gate * jaw + (1 - gate) * float(tab.jaw[_SIL])
         expr = gate * expr + (1 - gate) * tab.expr[_SIL]
         # bilabial closure: p, b, m close the lips fully over their core (>= +-25 ms around the centre)
@@ -199,7 +220,7 @@ class VisemeStream(Stream[np.ndarray, Motion]):
 
     def _brow(self, t: float) -> float:
         """Brow raise on loud (stressed) syllables."""
-        local = _rms(self.samples, t - 0.08, t + 0.08) / self.peak
+        local = _rms(self._window(t - 0.08, t + 0.08)) / self.peak
         target = 0.35 * self.cfg.brow_gain * min(1.0, max(0.0, (local - 0.75) / 0.2))
         self.brow = 0.6 * self.brow + 0.4 * target
         return self.brow

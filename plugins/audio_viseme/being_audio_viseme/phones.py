@@ -87,6 +87,13 @@ class PhoneDecoder:
     ``end()``), None without a transcript."""
 
     BLOCK = 640  # 40 ms at 16 kHz
+    #: Recognition restarts its utterance in a pause once it is this long (seconds of audio), and
+    #: anyway at UTTERANCE_MAX_S, so a live stream of any length decodes in bounded time and memory
+    #: per block. It depends only on the audio, so streaming still equals batch.
+    UTTERANCE_S = 20.0
+    UTTERANCE_MAX_S = 60.0
+    PAUSE_BLOCKS = 8  # a pause: this many blocks (0.32 s) below PAUSE_LEVEL
+    PAUSE_LEVEL = 10 ** (-45 / 20) * 32768  # RMS, in 16-bit units
 
     def __init__(self, text: str | None = None, *, threshold: float = alignment.THRESHOLD) -> None:
         ps = _pocketsphinx()
@@ -134,6 +141,9 @@ class PhoneDecoder:
         self.blocks = 0  # 40 ms blocks decoded
         self.ended = False
         self._final: list[Phone] | None = None
+        self._done: list[Phone] = []  # phones of the utterances already ended (recognition restarts)
+        self._utt_start = 0  # samples fed when the current utterance began
+        self._quiet = 0  # blocks in a row below PAUSE_LEVEL
 
     def feed_blocks(self, samples: np.ndarray) -> int:
         """Queue samples; decode every complete 40 ms block. Returns the number of blocks decoded
@@ -158,6 +168,23 @@ class PhoneDecoder:
             self.blocks += 1
             if self.mode == "align" and self.blocks % alignment.CHECK_EVERY == 0:
                 self._check(final=False)
+            elif self.mode == "allphone":
+                self._maybe_restart(block)
+
+    def _maybe_restart(self, block: np.ndarray) -> None:
+        """End the recognizer's utterance and begin a new one in a pause of a long utterance."""
+        quiet = np.sqrt(np.mean(block.astype(np.float64) ** 2)) < self.PAUSE_LEVEL
+        self._quiet = self._quiet + 1 if quiet else 0
+        length = (self.fed - self._utt_start) / RATE
+        if not ((length >= self.UTTERANCE_S and self._quiet >= self.PAUSE_BLOCKS) or length >= self.UTTERANCE_MAX_S):
+            return
+        try:
+            self.decoder.end_utt()
+        except RuntimeError:  # pragma: no cover
+            pass
+        self._done.extend(self._read())
+        self.decoder.start_utt()
+        self._utt_start = self.fed
 
     def _check(self, final: bool) -> None:
         """Judge the alignment over the audio decoded so far; fall back on a mismatch."""
@@ -192,11 +219,11 @@ class PhoneDecoder:
             except RuntimeError:  # pragma: no cover
                 pass
         self.ended = True
-        self._final = self._read()
+        self._final = self._done + self._read()
         if self.mode == "align" and not self._final and self.fed:
             # the transcript cannot be aligned to the end of the audio: it does not match
             self._fall_back("no alignment reaches the end of the transcript")
-            self._final = self._read()
+            self._final = self._done + self._read()
         score = "none" if self.alignment_score is None else f"{self.alignment_score:.2f} per frame"
         if self.fell_back:
             log.info("viseme: phones from recognition (the transcript was dropped at %.1f s, alignment score %s)",
@@ -208,10 +235,16 @@ class PhoneDecoder:
         if not self._final and self.fed:
             self._final = [Phone("SIL", 0.0, self.fed / RATE)]
 
-    def phones(self) -> list[Phone]:
+    def phones(self, since: float = 0.0) -> list[Phone]:
+        """The phones decoded so far (final after ``end()``) that end after ``since`` seconds."""
         if self._final is not None:
-            return self._final
-        return self._read()
+            return [p for p in self._final if p.end > since] if since > 0 else self._final
+        recent = []
+        for p in reversed(self._done):  # the ended utterances' phones, newest first
+            if p.end <= since:
+                break
+            recent.append(p)
+        return recent[::-1] + self._read()
 
     def _read(self) -> list[Phone]:
         out = []
@@ -223,8 +256,8 @@ class PhoneDecoder:
             word = s.word
             if word in ("<s>", "</s>") and s.end_frame <= s.start_frame:
                 continue
-            start = s.start_frame * FRAME_S + PHONE_OFFSET_S
-            end = (s.end_frame + 1) * FRAME_S + PHONE_OFFSET_S
+            start = s.start_frame * FRAME_S + PHONE_OFFSET_S + self._utt_start / RATE
+            end = (s.end_frame + 1) * FRAME_S + PHONE_OFFSET_S + self._utt_start / RATE
             name = word.removeprefix("ph_").upper() if word.startswith("ph_") else word
             out.append(Phone(name, start, end))
         return out

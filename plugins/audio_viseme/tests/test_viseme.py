@@ -190,3 +190,35 @@ def test_default_seed_comes_from_the_audio() -> None:
     sc, sd = blink_starts(run(c)), blink_starts(run(d))
     assert sc[0] == sd[0]  # the first blink is drawn from the shared silent start
     assert not np.array_equal(sc[1:4], sd[1:4])
+
+
+def test_a_long_live_stream_holds_bounded_audio_and_phones_and_still_equals_batch() -> None:
+    """75 s of speech with pauses, as a live session feeds it (40 ms chunks): the audio kept and the
+    recognizer's open utterance stay bounded (it restarts in pauses), the mouth still moves at the end,
+    and the frames equal the batch call's exactly."""
+    from being_audio_viseme.model import KEEP_S, TRIM_S
+    from being_kernel.media import demo_speech, resample
+
+    speech = demo_speech()
+    voice = resample(speech.samples, speech.sample_rate, 16000)
+    pause = np.zeros(8000, np.float32)
+    samples = np.concatenate([np.concatenate([voice, pause])] * int(np.ceil(75 * 16000 / (len(voice) + len(pause)))))
+    model = VisemeModel(VisemeConfig())
+    try:
+        batch = model.generate(Audio(samples, 16000))
+        stream = model.open_stream()
+        parts, most_kept, most_open = [], 0, 0
+        for start in range(0, len(samples), 640):
+            parts.append(stream.push(samples[start:start + 640]))
+            most_kept = max(most_kept, len(stream.samples))
+            most_open = max(most_open, len(stream.decoder._read()))
+        parts.append(stream.finish())
+    finally:
+        model.close()
+    streamed = Motion.cat(parts)
+    assert most_kept <= (KEEP_S + TRIM_S + 1) * 16000 < len(samples) / 4
+    assert stream.decoder._utt_start > 0 and most_open < len(stream.decoder.phones()) / 2
+    jaw = streamed.jaw[:, 0]
+    assert float(jaw[-250:].std()) > 0.5 * float(jaw[:250].std()) > 0
+    for name, value in batch.tensors().items():
+        torch.testing.assert_close(getattr(streamed, name), value, rtol=0, atol=0, msg=name)
