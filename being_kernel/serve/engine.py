@@ -25,6 +25,7 @@ from ..types import Frame, Motion
 from .session import LiveSession
 
 log = logging.getLogger(__name__)
+MAX_AUTO_MARGIN_S = 1.0
 
 
 @dataclass
@@ -61,22 +62,25 @@ class Engine:
         self._t0 = time.monotonic()
         self._tick = 0  # next engine tick
         self._cost_s = self._warm_up()  # running estimate of one frame's render + composite, seconds
-        # the playout margin must leave time to make a frame: a slow machine trades latency for frames
-        self.margin_s = max(margin_s, 2 * self._cost_s + 1 / self.fps)
+        # the playout margin must leave time to make a frame (a slow machine trades latency for frames),
+        # up to MAX_AUTO_MARGIN_S: beyond it a live session drops frames instead of lagging further
+        self.margin_s = max(margin_s, min(2 * self._cost_s + 1 / self.fps, MAX_AUTO_MARGIN_S))
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="being-serve-engine", daemon=True)
         self._thread.start()
 
     def _warm_up(self) -> float:
-        """Render and composite one still frame three times (first-use compilation and caches); the
-        time of the last, in seconds."""
+        """Render and composite one still frame four times (the first pays for compilation and
+        caches); the median of the other three, in seconds."""
         info = self.audio_info
         still = Motion.zeros(1, 0 if self.pose_only else info.n_expression, fps=self.fps, space=info.motion_space)
-        for _ in range(3):
+        times = []
+        for _ in range(4):
             t = time.monotonic()
             _to_host(self.compositor.composite(self.renderer.render(still)) if not self.framewise
                      else self._composite.push(self._render.push(still)))
-        return time.monotonic() - t
+            times.append(time.monotonic() - t)
+        return sorted(times[1:])[1]
 
     # -- sessions ------------------------------------------------------------------------------------
     def attach(self, session: LiveSession) -> None:
@@ -146,9 +150,12 @@ class Engine:
             # frames that cannot be ready by their time are not made (the session shows the one before):
             # earliest due first, as many as the running cost per frame says will make it
             now, chosen = time.monotonic(), []
-            for item in sorted(work, key=lambda w: w[0].due(w[1])):
+            work.sort(key=lambda w: w[0].due(w[1]))
+            for item in work:
                 if item[0].due(item[1]) > now + self._cost_s * (len(chosen) + 1):
                     chosen.append(item)
+            if not chosen and work and work[-1][0].due(work[-1][1]) > now:
+                chosen = work[-1:]  # try the frame with the most time left: the cost estimate must see recovery
             for start in range(0, len(chosen), self.max_batch):
                 self._batch(chosen[start:start + self.max_batch])
         else:

@@ -222,3 +222,14 @@ def test_a_long_live_stream_holds_bounded_audio_and_phones_and_still_equals_batc
     assert float(jaw[-250:].std()) > 0.5 * float(jaw[:250].std()) > 0
     for name, value in batch.tensors().items():
         torch.testing.assert_close(getattr(streamed, name), value, rtol=0, atol=0, msg=name)
+
+
+def test_silence_idles_with_the_mouth_closed() -> None:
+    """What a live session shows while nobody speaks: 12 s of silence keep the jaw shut, the eyes
+    blink and the head moves a little (not frozen, not talking)."""
+    motion = run(np.zeros(16000 * 12, np.float32))
+    assert float(motion.jaw.abs().max()) == 0.0
+    closed = (motion.eyelids[:, 0] > 0.5).int()
+    assert int((closed[1:] - closed[:-1] == 1).sum()) >= 2  # blinks: separate closings
+    wobble = np.degrees(motion.global_rot.std(0).numpy())
+    assert 0.05 < wobble.max() < 2.0
