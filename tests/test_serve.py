@@ -190,6 +190,31 @@ def test_a_slow_renderer_drops_frames_but_never_the_sound() -> None:
         triple.close()
 
 
+def test_a_machine_that_gets_busier_raises_the_lead_once_and_keeps_sound_and_picture_together() -> None:
+    """The renderer turns slow mid-session (0.1 s a frame, as under a competing load): the session's
+    lead grows to leave time for it, frames are made again, and the sound loses nothing."""
+    registry = Registry.discover()
+    triple = LoadedTriple.load(select(registry, FAKES, SIZE), registry)
+    eng = Engine(triple, margin_s=0.08)
+    s = LiveSession("busy", eng)
+    eng.attach(s)
+    try:
+        first_lead = s.lead_s
+        play(s, 10)
+        object.__setattr__(triple.plugins["avatar"].config, "delay_s", 0.1)
+        s.push_speech(tone(4.0), OUT_RATE, end=True)
+        got = play(s, 100)
+        assert s.lead_s >= first_lead + 0.1
+        late = got[-40:]
+        made = {mouth_pixels(image) for _, image, _ in late}
+        assert len(made) > 1  # the picture moves again (not one frozen frame)
+        assert s.stats.audio_underruns == 0
+    finally:
+        s.close()
+        eng.stop()
+        triple.close()
+
+
 # -- the web API, with a real WebRTC client -----------------------------------------------------------------
 @asynccontextmanager
 async def running(config: ServeConfig):

@@ -51,7 +51,7 @@ class Engine:
         self.audio_info = self.audio.info()
         self.pose_only = triple.check.pose_only
         self.fps = self.audio_info.fps
-        self.margin_s, self.max_batch = margin_s, max_batch
+        self.max_batch = max_batch
         # framewise plugins: one stream of each serves every session, a batch of their frames a call
         self._render, self._composite = self.renderer.open_stream(), self.compositor.open_stream()
         self.framewise = isinstance(self._render, FramewiseRenderStream) and isinstance(self._composite, FramewiseStream)
@@ -62,12 +62,33 @@ class Engine:
         self._t0 = time.monotonic()
         self._tick = 0  # next engine tick
         self._cost_s = self._warm_up()  # running estimate of one frame's render + composite, seconds
-        # the playout margin must leave time to make a frame (a slow machine trades latency for frames),
-        # up to MAX_AUTO_MARGIN_S: beyond it a live session drops frames instead of lagging further
-        self.margin_s = max(margin_s, min(2 * self._cost_s + 1 / self.fps, MAX_AUTO_MARGIN_S))
+        self._margin_floor = margin_s
+        self._checked = time.monotonic()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="being-serve-engine", daemon=True)
         self._thread.start()
+
+    @property
+    def margin_s(self) -> float:
+        """The playout margin a session needs now: the configured one, or time to make a frame (twice
+        its running cost plus a tick) when that is more, up to MAX_AUTO_MARGIN_S (beyond it a live
+        session drops frames instead of lagging further): a slow machine trades latency for frames."""
+        return max(self._margin_floor, min(2 * self._cost_s + 1 / self.fps, MAX_AUTO_MARGIN_S))
+
+    def _adapt_leads(self, sessions: list[LiveSession]) -> None:
+        """Once a second: a session whose lead no longer leaves time to make its frames (the machine
+        got busier) is given more; sound and picture wait together, once, and stay locked. Leads
+        only grow, so the sound is not cut."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        need = self.audio_info.latency_s + self.margin_s
+        for s in sessions:
+            if need > s.lead_s + 0.5 / self.fps:
+                log.info("session %s: lead %.0f -> %.0f ms (frames take %.0f ms)", s.id, 1000 * s.lead_s,
+                         1000 * need, 1000 * self._cost_s)
+                s.lead_s = need
 
     def _warm_up(self) -> float:
         """Render and composite one still frame four times (the first pays for compilation and
@@ -134,6 +155,7 @@ class Engine:
                             s.motion_frames += 1
                             work.append((s, index, motion.slice(k, k + 1)))
                 self._tick = due_tick + 1
+                self._adapt_leads(sessions)
                 for s in sessions:  # stateful streams cannot go back: only framewise plugins re-render
                     redo = s.take_rerender()
                     if self.framewise:

@@ -229,10 +229,6 @@ class LiveSession:
                 self.stats.audio_underruns += 1
             return out
 
-    def speaking(self, index: int) -> bool:
-        with self._lock:
-            return bool(self._speaking.get(index, False))
-
     def expired(self, now: float) -> bool:
         return self.max_s is not None and now - self.created > self.max_s
 

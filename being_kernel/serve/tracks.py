@@ -60,7 +60,10 @@ class SessionVideoTrack(_SessionTrack):
 
 
 class SessionAudioTrack(_SessionTrack):
-    """20 ms frames of the session's audio, sample ``p`` leaving at ``t0 + lead_s + p / OUT_RATE``."""
+    """20 ms frames of the session's audio, sample ``p`` leaving at ``t0 + lead_s + p / OUT_RATE``.
+    The audio never skips: aiortc's Opus encoder numbers its RTP timestamps by the samples it was
+    given, so a skip would shift the sound against the picture for the rest of the session; a track
+    that fell behind sends its frames at once until it has caught up."""
 
     kind = "audio"
 
@@ -71,7 +74,7 @@ class SessionAudioTrack(_SessionTrack):
     async def recv(self) -> av.AudioFrame:
         s = self.session
         now_pos = math.floor((time.monotonic() - s.t0 - s.lead_s) * 50) * AUDIO_FRAME
-        pos = max(0, now_pos) if self._next is None else max(self._next, now_pos - 5 * AUDIO_FRAME)
+        pos = max(0, now_pos) if self._next is None else self._next
         await self._wait(s.t0 + s.lead_s + pos / OUT_RATE)
         pcm = s.take_audio(pos, AUDIO_FRAME)
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)

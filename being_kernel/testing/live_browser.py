@@ -20,10 +20,14 @@ STEP_MS = 5.0
 @dataclass(frozen=True)
 class BrowserFigures:
     frames: int  # video frames the page showed
-    correlation: float  # mouth opening vs received loudness, at the best lag
-    av_offset_ms: float  # sound later than the picture (+) or earlier (-), the fake's half frame removed
+    shown_fps: float  # frames shown per second
     first_frame_ms: float  # Start pressed -> first frame shown (signalling, ICE, DTLS, first frame)
     sound_delay_ms: float | None  # microphone in -> the same sound out of the session (cross-correlated)
+    correlation: float | None = None  # fake triple: mouth opening vs received loudness, at the best lag
+    av_offset_ms: float | None = None  # fake triple: sound later (+) or earlier (-) than the picture
+    #: Chrome's own view, each second: the sender time of the video it plays minus that of the audio
+    #: (inbound-rtp estimatedPlayoutTimestamp; + = the sound lags the picture)
+    playout_av_ms: tuple[float, ...] = ()
 
 
 def mouth_opening(thumbnails: list[str]) -> np.ndarray:
@@ -64,19 +68,23 @@ def _envelope(levels: list[list[float]], smooth: int = 8) -> tuple[np.ndarray, n
     return t, np.convolve(v, kernel, mode="same")
 
 
-def figures(report: dict, fps: float = 25.0) -> BrowserFigures:
-    """Figures from a page report (the fake triple's session)."""
+def figures(report: dict, fps: float = 25.0, fake_triple: bool = True) -> BrowserFigures:
+    """Figures from a page report; the mouth and the A/V offset only for the fake triple's session."""
     frames = report["frames"]
     shown = np.array([f[0] for f in frames])
-    opening = mouth_opening([f[2] for f in frames])
     rt, remote = _envelope(report["remote"])
-    # the mouth of frame j follows audio [j/fps, (j+1)/fps): its loudness peaks half a frame after the frame
-    lag, corr = best_lag(shown, opening, rt, remote, 400.0)
     delay = None
     if report.get("local"):
         lt, local = _envelope(report["local"])
         delay, _ = best_lag(lt, local, rt, remote, 1500.0)
-    return BrowserFigures(len(frames), corr, lag - 500.0 / fps, float(report["firstFrame"] - report["started"]), delay)
+    corr = offset = None
+    if fake_triple:
+        # the mouth of frame j follows audio [j/fps, (j+1)/fps): its loudness peaks half a frame after the frame
+        lag, corr = best_lag(shown, mouth_opening([f[2] for f in frames]), rt, remote, 400.0)
+        offset = lag - 500.0 / fps
+    rate = (len(shown) - 1) / ((shown[-1] - shown[0]) / 1000) if len(shown) > 1 else 0.0
+    return BrowserFigures(len(frames), rate, float(report["firstFrame"] - report["started"]), delay, corr, offset,
+                          tuple(report.get("playout", ())))
 
 
 def find_chromium() -> str | None:

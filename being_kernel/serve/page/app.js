@@ -148,6 +148,9 @@ async function recordRtp() {
   const rtp = [];
   (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp") rtp.push(r); });
   report.rtp = rtp;
+  // what the browser plays now, in the sender's clock, for each track: their difference is its A/V sync
+  const at = Object.fromEntries(rtp.map((r) => [r.kind, r.estimatedPlayoutTimestamp]));
+  if (at.audio && at.video) (report.playout = report.playout || []).push(at.video - at.audio);
 }
 
 async function stop() {
