@@ -32,7 +32,9 @@ TOP = {"cli", "testing"}  # may import anything; only they import themselves
 #: (core module, service package it imports inside a function) -> why that lazy import stays
 LAZY_CORE_IMPORTS: dict[tuple[str, str], str] = {}
 #: modules that are compiled, not imported, by the import check -> why
-NOT_IMPORTED = {"being_kernel.cli.__main__": "importing it runs the CLI (it is python -m being_kernel.cli)"}
+NOT_IMPORTED = {"being_kernel.cli.__main__": "importing it runs the CLI (it is python -m being_kernel.cli)",
+                "being_kernel.serve.adapters.livekit": "needs the optional livekit extra (a PluginError without it)",
+                "being_kernel.serve.adapters.pipecat": "needs the optional pipecat extra (a PluginError without it)"}
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,9 @@ class Server:
         selection = self._selection(body)
         key = _key(selection)
         async with self._loading:
+            if key in self.engines and self.engines[key].error is not None:  # it failed: load it afresh
+                log.warning("reloading plugins after an engine failure: %s", self.engines[key].error)
+                await self._drop_engine(key)
             if key not in self.engines:
                 busy = {lv.key for lv in self.live.values()}
                 idle = [k for k in self.engines if k not in busy]
@@ -188,7 +191,11 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - aiortc raises ValueError and others on a bad offer
             await pc.close()
             raise HTTPError(400, f"malformed offer: {exc}") from None
-        engine.attach(session)
+        try:
+            engine.attach(session)
+        except RuntimeError as exc:  # the engine stopped on an error between loading and now
+            await pc.close()
+            raise HTTPError(503, f"the live engine failed: {exc}", "try again: the plugins are reloaded") from None
         self.live[sid] = live
         return web.json_response({"session": sid, "sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
                                   "fps": session.fps, "lead_ms": round(session.lead_s * 1000, 1)})

@@ -59,6 +59,7 @@ class Engine:
         self._streams: dict[str, _Streams] = {}
         self._lock = threading.Condition()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set to end a wait for the next tick early
         self._t0 = time.monotonic()
         self._tick = 0  # next engine tick
         self._cost_s = self._warm_up()  # running estimate of one frame's render + composite, seconds
@@ -122,9 +123,14 @@ class Engine:
         with self._lock:
             return list(self._sessions.values())
 
+    def wake(self) -> None:
+        """Do pending work now instead of at the next tick (an interrupt's frames to make again)."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop the thread (sessions stay as they are); the triple is the caller's to close."""
         self._stop.set()
+        self._wake.set()
         with self._lock:
             self._lock.notify_all()
         self._thread.join()
@@ -144,7 +150,9 @@ class Engine:
                 now = time.monotonic()
                 due_tick = int((now - self._t0) * self.fps)
                 if self._tick > due_tick:
-                    self._stop.wait(self._t0 + self._tick / self.fps - now)
+                    self._make(self._redo(sessions))  # an interrupt cannot wait for the tick
+                    self._wake.wait(self._t0 + self._tick / self.fps - now)
+                    self._wake.clear()
                     continue
                 work: list[tuple[LiveSession, int, Motion]] = []
                 for _ in range(self._tick, due_tick + 1):
@@ -156,16 +164,23 @@ class Engine:
                             work.append((s, index, motion.slice(k, k + 1)))
                 self._tick = due_tick + 1
                 self._adapt_leads(sessions)
-                for s in sessions:  # stateful streams cannot go back: only framewise plugins re-render
-                    redo = s.take_rerender()
-                    if self.framewise:
-                        work.extend((s, j, m) for j, m in redo)
+                work.extend(self._redo(sessions))
                 self._make(work)
         except BaseException as exc:  # noqa: BLE001 - kept for the server to report; sessions end
             log.exception("live engine stopped")
             self.error = exc
             for s in self.sessions:
                 s.close()
+
+    def _redo(self, sessions: list[LiveSession]) -> list[tuple[LiveSession, int, Motion]]:
+        """Frames made before an interrupt and not yet sent, to make again with the mouth at rest
+        (stateful streams cannot go back: only framewise plugins re-render)."""
+        work = []
+        for s in sessions:
+            redo = s.take_rerender()
+            if self.framewise:
+                work.extend((s, j, m) for j, m in redo)
+        return work
 
     def _make(self, work: list[tuple[LiveSession, int, Motion]]) -> None:
         if self.framewise:

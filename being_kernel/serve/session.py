@@ -133,7 +133,8 @@ class LiveSession:
             self._mute_below = self.ticks + self.latency_frames + 1
             self._rerender = {j for j in self._video if j >= self._video_next}
             self.stats.interrupts += 1
-            return dropped
+        self.engine.wake()
+        return dropped
 
     # -- the engine side ---------------------------------------------------------------------------
     def speak(self) -> Motion:

@@ -5,7 +5,7 @@ pushes the agent's TTS audio into it (``push_audio``) and publishes what it yiel
 each frame's presentation time, the frame's image and then its own 1/fps s of audio, silence and the
 idle head between utterances, and ``AudioSegmentEnd`` right after the last audio of each utterance
 (the runner then reports playback finished to the agent). ``clear_buffer`` (the agent was
-interrupted) drops the speech not yet played: the next frame is silent with the mouth at rest."""
+interrupted) drops the speech not yet played: the next frame is silent (``LiveHead.interrupt``)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class BeingVideoGenerator(VideoGenerator):
             self._head.push(frame.data, frame.sample_rate, frame.num_channels)
 
     def clear_buffer(self) -> None:
-        """Barge-in: drop the speech not yet played; no ``AudioSegmentEnd`` follows for it (the runner
+        """Barge-in: drop the speech not yet played and its pending ``AudioSegmentEnd``s (the runner
         reports the interrupted playback itself)."""
         self._head.interrupt()
         self._ends.clear()

@@ -22,8 +22,8 @@ from ..engine import Engine
 from ..session import OUT_RATE, LiveSession
 from ..speech import Resampler
 
-#: a reader this many frames late skips to the frame due now, losing the audio between (as the
-#: WebRTC audio track does), rather than staying late for good
+#: a reader this many frames late skips to the frame due now, rather than staying late for good: the
+#: images and the audio between are lost together, so the two stay locked
 MAX_LAG_FRAMES = 5
 
 
@@ -65,16 +65,17 @@ class LiveHead:
         self.engine = engine
         self.size: tuple[int, int] = tuple(engine.compositor.info().size)  # (width, height)
         self.session = LiveSession(f"{label}-{uuid.uuid4().hex[:8]}", engine, max_speech_s=max_speech_s)
-        engine.attach(self.session)
+        try:
+            engine.attach(self.session)  # raises when the engine already stopped on an error
+        except BaseException:
+            if self._owned:
+                engine.stop()
+                engine.triple.close()
+            raise
         self._blank = np.zeros((self.size[1], self.size[0], 3), np.uint8)  # before the first frame is made
         self._resampler: Resampler | None = None
         self._next = 0  # the next frame index frames() yields
         self._closed = False
-
-    @property
-    def block(self) -> int:
-        """Samples of OUT_RATE audio per video frame (1920 at 25 fps)."""
-        return self.session.block
 
     def push(self, pcm: bytes | memoryview, rate: int, channels: int = 1) -> None:
         """Queue TTS speech: interleaved 16-bit PCM at ``rate`` Hz, one continuous stream per utterance."""
@@ -100,8 +101,9 @@ class LiveHead:
         return s.ticks + queued - 1
 
     def interrupt(self) -> float:
-        """Barge-in: the speech queued and not yet presented is dropped, the next frame is silent with
-        the mouth at rest. Returns the seconds dropped."""
+        """Barge-in: the speech queued and not yet presented is dropped: the next frame is silent, the
+        mouth at rest from the first frame due after the engine's next tick (``LiveSession.interrupt``).
+        Returns the seconds dropped."""
         if self._resampler is not None:
             self._resampler.flush()  # what it holds belongs to the dropped speech
         return self.session.interrupt()

@@ -7,7 +7,8 @@ at each frame's presentation time the frame's image (``OutputImageRawFrame``, RG
 as ``SpeechOutputAudioRawFrame`` (an ``OutputAudioRawFrame`` for a stream that carries silence too),
 from which the output transport tells when the bot speaks. ``TTSStartedFrame``/``TTSStoppedFrame``
 close the utterance so its last partial frame plays; ``InterruptionFrame`` (barge-in) drops the
-speech not yet played, the next frame silent with the mouth at rest. Every frame is passed on."""
+speech not yet played, the next frame silent (``LiveHead.interrupt``). All but the TTS audio is
+passed on."""
 
 from __future__ import annotations
 

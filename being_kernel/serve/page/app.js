@@ -59,8 +59,21 @@ function recordLevels(stream, into) {
   return ctx;
 }
 
+// Frames shown per second where requestVideoFrameCallback is missing (Firefox before 132).
+function countFrames(video) {
+  let last = 0;
+  const timer = setInterval(() => {
+    if (!pc) { clearInterval(timer); return; }
+    const shown = video.getVideoPlaybackQuality().totalVideoFrames;
+    if (report.firstFrame === null && shown > 0) report.firstFrame = performance.now();
+    $("fps").textContent = String(shown - last);
+    last = shown;
+  }, 1000);
+}
+
 // Each frame the page shows: when, and (measuring) a 96x96 grey thumbnail.
 function watchFrames(video) {
+  if (!("requestVideoFrameCallback" in video)) { countFrames(video); return; }
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = 96;
   const g = canvas.getContext("2d", { willReadFrequently: true });
