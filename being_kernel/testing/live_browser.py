@@ -68,9 +68,12 @@ def _envelope(levels: list[list[float]], smooth: int = 8) -> tuple[np.ndarray, n
     return t, np.convolve(v, kernel, mode="same")
 
 
-def figures(report: dict, fps: float = 25.0, fake_triple: bool = True) -> BrowserFigures:
-    """Figures from a page report; the mouth and the A/V offset only for the fake triple's session."""
+def figures(report: dict, fps: float = 25.0, fake_triple: bool = True, settle_s: float = 0.0) -> BrowserFigures:
+    """Figures from a page report; the mouth and the A/V offset only for the fake triple's session.
+    ``settle_s``: leave out the first seconds of frames (the A/V offset and frame rate are then
+    those of the steady state, after the browser's jitter buffers and A/V sync have settled)."""
     frames = report["frames"]
+    frames = [f for f in frames if f[0] >= frames[0][0] + 1000 * settle_s]
     shown = np.array([f[0] for f in frames])
     rt, remote = _envelope(report["remote"])
     delay = None
