@@ -70,3 +70,23 @@ def broken_plugin(tmp_path: Path) -> Path:
     """A distribution whose avatar plugin raises on import."""
     return make_dist(tmp_path / "broken", "being-avatar-broken", {"being.avatar": {"broken": "broken_avatar:SPEC"}},
                      {"broken_avatar.py": "raise ImportError('needs libfoo.so, which is missing')\n"})
+
+
+#: ``being serve`` tests: the fake triple at 96x96 (the fake mouth follows its own frame's loudness)
+LIVE_FAKES = {"audio": "fake", "avatar": "fake", "torso": "fake"}
+LIVE_SIZE = {"avatar": {"size": [96, 96]}, "torso": {"size": [96, 96]}}
+
+
+@pytest.fixture(scope="module")
+def live_engine():
+    """A live engine on the fake triple, shared by a module's tests."""
+    from being_kernel.discovery import Registry
+    from being_kernel.media.clip import LoadedTriple, select
+    from being_kernel.serve.engine import Engine
+
+    registry = Registry.discover()
+    triple = LoadedTriple.load(select(registry, LIVE_FAKES, LIVE_SIZE), registry)
+    engine = Engine(triple, margin_s=0.08)
+    yield engine
+    engine.stop()
+    triple.close()

@@ -5,8 +5,6 @@ client (aiortc): frames and sound arrive, speech pushed three ways, barge-in, an
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,12 +26,12 @@ from being_kernel.discovery import Registry  # noqa: E402
 from being_kernel.errors import InputError  # noqa: E402
 from being_kernel.media.clip import LoadedTriple, select  # noqa: E402
 from being_kernel.serve.app import Server, ServeConfig, parse_ice  # noqa: E402
+
+from conftest import LIVE_FAKES as FAKES, LIVE_SIZE as SIZE  # noqa: E402
 from being_kernel.serve.engine import Engine  # noqa: E402
 from being_kernel.serve.session import OUT_RATE, LiveSession  # noqa: E402
 from being_kernel.serve.speech import Resampler, SpeechQueue  # noqa: E402
 
-FAKES = {"audio": "fake", "avatar": "fake", "torso": "fake"}
-SIZE = {"avatar": {"size": [96, 96]}, "torso": {"size": [96, 96]}}
 MOUTH = (0.45, 0.08, 0.10)  # the fake renderer's mouth colour
 
 
@@ -46,16 +44,6 @@ def mouth_pixels(image: np.ndarray) -> int:
 def tone(seconds: float, rate: int = OUT_RATE, level: float = 0.08) -> np.ndarray:
     t = np.arange(round(seconds * rate)) / rate
     return (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    registry = Registry.discover()
-    triple = LoadedTriple.load(select(registry, FAKES, SIZE), registry)
-    eng = Engine(triple, margin_s=0.08)
-    yield eng
-    eng.stop()
-    triple.close()
 
 
 def play(session: LiveSession, frames: int, start: int | None = None, during=None) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -109,10 +97,10 @@ def test_speech_queue_blocks_limit_and_utterances() -> None:
 
 
 # -- a session on the engine --------------------------------------------------------------------------
-def test_idle_session_keeps_time_with_the_mouth_closed(engine: Engine) -> None:
+def test_idle_session_keeps_time_with_the_mouth_closed(live_engine: Engine) -> None:
     """No speech: 25 frames a second keep coming, silent, the mouth at rest, none dropped."""
-    s = LiveSession("idle", engine)
-    engine.attach(s)
+    s = LiveSession("idle", live_engine)
+    live_engine.attach(s)
     try:
         t = time.monotonic()
         got = play(s, 25)
@@ -125,11 +113,11 @@ def test_idle_session_keeps_time_with_the_mouth_closed(engine: Engine) -> None:
         s.close()
 
 
-def test_speech_opens_the_mouth_on_its_own_frames(engine: Engine) -> None:
+def test_speech_opens_the_mouth_on_its_own_frames(live_engine: Engine) -> None:
     """A/V lock: the frames whose own audio is speech (the fake's jaw follows its frame's loudness)
     show the mouth open; every other frame shows it at rest; the audio sent is the speech pushed."""
-    s = LiveSession("speech", engine)
-    engine.attach(s)
+    s = LiveSession("speech", live_engine)
+    live_engine.attach(s)
     try:
         burst = tone(0.6)
         s.push_speech(burst, OUT_RATE, end=True)
@@ -144,9 +132,9 @@ def test_speech_opens_the_mouth_on_its_own_frames(engine: Engine) -> None:
         s.close()
 
 
-def test_interrupt_silences_and_closes_the_mouth_at_the_next_frame(engine: Engine) -> None:
-    s = LiveSession("barge", engine)
-    engine.attach(s)
+def test_interrupt_silences_and_closes_the_mouth_at_the_next_frame(live_engine: Engine) -> None:
+    s = LiveSession("barge", live_engine)
+    live_engine.attach(s)
     try:
         s.push_speech(tone(3.0), OUT_RATE, end=True)
         cut, seen = {}, []

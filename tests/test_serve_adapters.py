@@ -15,28 +15,21 @@ import time
 import numpy as np
 import pytest
 
-from being_kernel.discovery import Registry
 from being_kernel.errors import InputError, PluginError
-from being_kernel.media.clip import LoadedTriple, select
-from being_kernel.serve.engine import Engine
 from being_kernel.serve.session import OUT_RATE
 
-FAKES = {"audio": "fake", "avatar": "fake", "torso": "fake"}
-SIZE = {"avatar": {"size": [96, 96]}, "torso": {"size": [96, 96]}}
-MOUTH = (0.45, 0.08, 0.10)  # the fake renderer's mouth colour
+from being_kernel.serve.engine import Engine
+
+from conftest import LIVE_FAKES as FAKES, LIVE_SIZE as SIZE
+from test_serve import mouth_pixels
+from test_serve import tone as float_tone
+
 BLOCK = OUT_RATE // 25  # audio samples per video frame
 
 
-def mouth_pixels(image: np.ndarray) -> int:
-    """Pixels of the fake renderer's mouth colour in an RGB uint8 frame: ~150 open, a line (<= 10) shut."""
-    rgb = image.astype(np.float32) / 255
-    return int((np.abs(rgb - np.array(MOUTH, np.float32)).max(axis=-1) < 0.08).sum())
-
-
-def tone(seconds: float, rate: int, level: float = 0.08) -> np.ndarray:
+def tone(seconds: float, rate: int) -> np.ndarray:
     """A 220 Hz burst as 16-bit PCM [n], what a TTS hands the frameworks."""
-    t = np.arange(round(seconds * rate)) / rate
-    return np.round(level * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    return np.round(float_tone(seconds, rate) * 32767).astype(np.int16)
 
 
 def loud(audio: np.ndarray) -> bool:
@@ -54,20 +47,10 @@ def check_mouth(frames: list[tuple[np.ndarray, np.ndarray]]) -> int:
 
 def check_cut(after: list[tuple[np.ndarray, np.ndarray]]) -> None:
     """The frames (image, audio) after an interrupt: all silent, the mouth shut from the third on.
-    The first two may still show the image made before (the engine renders them again at its next
-    tick, up to a frame later, and a frame due before that keeps its image)."""
+    The first two may still show the image made before: the interrupt wakes the engine to make them
+    again, and a frame due before that is done keeps its image."""
     assert all(not a.any() for _, a in after)
     assert all(mouth_pixels(image) <= 10 for image, _ in after[2:])
-
-
-@pytest.fixture(scope="module")
-def engine():
-    registry = Registry.discover()
-    triple = LoadedTriple.load(select(registry, FAKES, SIZE), registry)
-    eng = Engine(triple, margin_s=0.08)
-    yield eng
-    eng.stop()
-    triple.close()
 
 
 # -- without the frameworks -----------------------------------------------------------------------
@@ -91,14 +74,14 @@ def _livekit():
     return rtc, AudioSegmentEnd, VideoGenerator, BeingVideoGenerator
 
 
-def test_livekit_generator_locks_speech_to_the_mouth_ends_utterances_and_clears(engine: Engine) -> None:
+def test_livekit_generator_locks_speech_to_the_mouth_ends_utterances_and_clears(live_engine: Engine) -> None:
     """What an AvatarRunner sees: per frame an RGB24 image then its 1920 samples at 48 kHz, paced at
     25 fps; AudioSegmentEnd right after the utterance's last audio; after clear_buffer, silence, the
     mouth shut (``check_cut``) and no AudioSegmentEnd for the dropped speech."""
     rtc, AudioSegmentEnd, VideoGenerator, BeingVideoGenerator = _livekit()
 
     async def scenario() -> None:
-        gen = BeingVideoGenerator(engine)
+        gen = BeingVideoGenerator(live_engine)
         assert isinstance(gen, VideoGenerator)
         assert (gen.options.video_width, gen.options.video_height, gen.options.video_fps) == (96, 96, 25)
         assert (gen.options.audio_sample_rate, gen.options.audio_channels) == (OUT_RATE, 1)
@@ -164,7 +147,7 @@ def test_livekit_generator_locks_speech_to_the_mouth_ends_utterances_and_clears(
     asyncio.run(scenario())
 
 
-def test_livekit_generator_built_from_plugin_names_owns_its_engine(engine: Engine) -> None:
+def test_livekit_generator_built_from_plugin_names_owns_its_engine(live_engine: Engine) -> None:
     _, _, _, BeingVideoGenerator = _livekit()
 
     def engines() -> int:
@@ -185,11 +168,11 @@ def test_livekit_generator_built_from_plugin_names_owns_its_engine(engine: Engin
 
     asyncio.run(scenario())
     with pytest.raises(InputError, match="not both"):
-        _livekit()[3](engine, names=FAKES)
+        _livekit()[3](live_engine, names=FAKES)
 
 
 # -- pipecat --------------------------------------------------------------------------------------------
-def test_pipecat_processor_locks_speech_to_the_mouth_and_barges_in(engine: Engine) -> None:
+def test_pipecat_processor_locks_speech_to_the_mouth_and_barges_in(live_engine: Engine) -> None:
     """In a pipeline: TTS audio in (24 kHz, any chunking), per frame an RGB image then its 1920
     samples at 48 kHz out, the TTS audio itself not passed on and every other frame passed on; after
     the InterruptionFrame, silence and the mouth shut (``check_cut``)."""
@@ -211,7 +194,7 @@ def test_pipecat_processor_locks_speech_to_the_mouth_and_barges_in(engine: Engin
         chunks = np.array_split(pcm, len(pcm) // 1000)
         return [TTSAudioRawFrame(audio=c.tobytes(), sample_rate=24_000, num_channels=1) for c in chunks]
 
-    processor = BeingVideoProcessor(engine)
+    processor = BeingVideoProcessor(live_engine)
     assert processor.size == (96, 96) and processor.fps == 25
     sent = [TTSStartedFrame(), *tts(tone(0.6, 24_000)), TTSStoppedFrame(), SleepFrame(sleep=1.2),
             TTSStartedFrame(), *tts(tone(3.0, 24_000)), SleepFrame(sleep=0.8),

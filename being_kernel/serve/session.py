@@ -104,10 +104,12 @@ class LiveSession:
         samples = np.asarray(samples, np.float32).reshape(-1)
         if not np.isfinite(samples).all():
             raise InputError("the speech contains NaN or infinite samples")
-        feeder = self._feeders.get(source)
+        feeder, tail = self._feeders.get(source), np.zeros(0, np.float32)
         if feeder is None or feeder.src != rate:
+            if feeder is not None:  # a new rate: what the old stream's filter holds comes first
+                tail = feeder.flush()
             feeder = self._feeders[source] = Resampler(rate, OUT_RATE)
-        out = feeder(samples)
+        out = np.concatenate([tail, feeder(samples)])
         if end:
             out = np.concatenate([out, feeder.flush()])
         self.speech.put(np.clip(out, -1.0, 1.0), end=end)

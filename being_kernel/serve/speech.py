@@ -47,11 +47,18 @@ class Resampler:
         return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
 
 
-def pcm16_to_float(data: bytes) -> np.ndarray:
-    """Little-endian signed 16-bit mono PCM -> float32 [n] in [-1, 1)."""
-    if len(data) % 2:
-        raise InputError(f"16-bit PCM must have an even number of bytes, got {len(data)}")
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+def pcm16_to_float(data: bytes | memoryview | np.ndarray, channels: int = 1) -> np.ndarray:
+    """Signed 16-bit PCM (little-endian bytes, or an int16 array), ``channels`` interleaved -> their
+    mean as mono float32 [n] in [-1, 1)."""
+    if not isinstance(data, np.ndarray):
+        size = memoryview(data).nbytes
+        if size % (2 * channels):
+            raise InputError(f"16-bit PCM of {channels} channel(s) must have an even number of bytes, a multiple "
+                             f"of {2 * channels}, got {size}")
+        data = np.frombuffer(data, dtype="<i2")
+    pcm = data.reshape(-1, channels)
+    mono = pcm[:, 0].astype(np.float32) if channels == 1 else pcm.mean(axis=1, dtype=np.float32)
+    return mono / 32768.0
 
 
 @dataclass(frozen=True)

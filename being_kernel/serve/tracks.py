@@ -15,6 +15,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .session import OUT_RATE, LiveSession
+from .speech import pcm16_to_float
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,7 @@ async def consume_microphone(track: MediaStreamTrack, session: LiveSession) -> N
             frame = await track.recv()
         except MediaStreamError:
             return
-        pcm = frame.to_ndarray()  # packed s16: [1, samples x channels]
-        channels = len(frame.layout.channels)
-        mono = pcm.reshape(-1, channels).mean(axis=1, dtype=np.float32) / 32768.0
+        mono = pcm16_to_float(frame.to_ndarray(), len(frame.layout.channels))  # packed s16 [1, n x channels]
         try:
             session.push_speech(mono, frame.sample_rate, source="microphone")
         except Exception as exc:  # noqa: BLE001 - a full queue or closed session ends the microphone, not the server

@@ -20,7 +20,7 @@ from ...errors import InputError
 from ...media.clip import LoadedTriple, select
 from ..engine import Engine
 from ..session import OUT_RATE, LiveSession
-from ..speech import Resampler
+from ..speech import pcm16_to_float
 
 #: a reader this many frames late skips to the frame due now, rather than staying late for good: the
 #: images and the audio between are lost together, so the two stay locked
@@ -73,28 +73,21 @@ class LiveHead:
                 engine.triple.close()
             raise
         self._blank = np.zeros((self.size[1], self.size[0], 3), np.uint8)  # before the first frame is made
-        self._resampler: Resampler | None = None
+        self._rate = OUT_RATE  # of the TTS audio pushed last
         self._next = 0  # the next frame index frames() yields
         self._closed = False
 
     def push(self, pcm: bytes | memoryview, rate: int, channels: int = 1) -> None:
         """Queue TTS speech: interleaved 16-bit PCM at ``rate`` Hz, one continuous stream per utterance."""
-        samples = np.frombuffer(pcm, np.int16)  # both frameworks hand native-endian int16
-        mono = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32) / 32768.0
-        tail = np.zeros(0, np.float32)
-        if self._resampler is None or self._resampler.src != rate:
-            if self._resampler is not None:  # a new rate mid-utterance: the old stream's tail first
-                tail = self._resampler.flush()
-            self._resampler = Resampler(rate, OUT_RATE)
-        self.session.push_speech(np.concatenate([tail, self._resampler(mono)]), OUT_RATE, source="tts")
+        self._rate = rate
+        self.session.push_speech(pcm16_to_float(pcm, channels), rate, source="tts")
 
     def end_utterance(self) -> int:
         """The utterance is complete: its last partial frame is padded with silence and plays (it
         would otherwise wait for more speech). Returns the index of the last frame that carries its
         speech (before the next frame, if none is left to speak)."""
         s = self.session
-        tail = self._resampler.flush() if self._resampler is not None else np.zeros(0, np.float32)
-        s.push_speech(tail, OUT_RATE, source="tts", end=True)
+        s.push_speech(np.zeros(0, np.float32), self._rate, source="tts", end=True)
         # whole frames are queued now, spoken at ticks ``ticks`` on. Read before ``ticks``: a frame
         # the engine takes between the two reads makes the answer one frame late, never early
         queued = math.ceil(round(s.speech.queued_s * OUT_RATE) / s.block)
@@ -102,10 +95,7 @@ class LiveHead:
 
     def interrupt(self) -> float:
         """Barge-in: the speech queued and not yet presented is dropped: the next frame is silent, the
-        mouth at rest from the first frame due after the engine's next tick (``LiveSession.interrupt``).
-        Returns the seconds dropped."""
-        if self._resampler is not None:
-            self._resampler.flush()  # what it holds belongs to the dropped speech
+        mouth at rest (``LiveSession.interrupt``). Returns the seconds dropped."""
         return self.session.interrupt()
 
     async def frames(self) -> AsyncIterator[PacedFrame]:
