@@ -26,7 +26,7 @@ from .contracts import (AudioToFlame, AudioToFlameInfo, FlameRenderer, FlameRend
 from .devices import default_device, resolve_device
 from .discovery import PluginRecord, Registry, build_named, build_plugin
 from .formats import camera_record, check_camera_record, check_tensors, read_format_json
-from .pipeline import FrameSink, RunResult, StageCheck, check_stages, close_all, pose_only, run_pipeline
+from .pipeline import FrameSink, RunResult, StageCheck, check_stages, close_all, packet_frames, pose_only, run_pipeline
 from .types import DEMO_HEAD, FLAME_2020, FLAME_2023, POSE_FIELDS, Audio, Frame, HeadPose, Motion, Placement, frames_for, head_poses
 from .weights import MissingWeights, find_weights, load_strict, safe_checkpoint_load, safe_torch_load
 
@@ -44,6 +44,6 @@ __all__ = [
     "check_tensors", "check_camera_record", "camera_record",
     # discovery, config and the pipeline, as `being run` uses them (for tools such as `being bench`)
     "Registry", "PluginRecord", "build_plugin", "build_named",
-    "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
+    "packet_frames", "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
     "check_stages", "StageCheck", "run_pipeline", "RunResult", "FrameSink", "close_all", "pose_only",
 ]

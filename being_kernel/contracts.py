@@ -54,6 +54,8 @@ class FlameRendererInfo:
     fps:             the motion rate it needs, or None for any rate
     has_depth:       whether frames carry depth
     latency_frames:  frames held back by the streaming call before output
+    batch_frames:    frames it draws per call on its device at its best; the offline pipeline hands
+                     it packets of this many motion frames (None: the pipeline's default, 8)
     scene:           a scene directory (being_kernel.datasets.Scene) the avatar was made in, e.g.
                      its photo's background and torso; compositors that take a scene place the
                      head in it unless told otherwise. None: no scene
@@ -67,6 +69,7 @@ class FlameRendererInfo:
     has_depth: bool = False
     latency_frames: int = 0
     scene: str | None = None
+    batch_frames: int | None = None
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,15 @@ class SinkStage(Stage):
             self.sink.abort()
 
 
+#: Motion frames per bus packet for a renderer that states no batch of its own.
+DEFAULT_CHUNK_FRAMES = 8
+
+
+def packet_frames(renderer: FlameRenderer) -> int:
+    """Motion frames per offline bus packet for ``renderer``: its ``batch_frames``, else DEFAULT_CHUNK_FRAMES."""
+    return renderer.info().batch_frames or DEFAULT_CHUNK_FRAMES
+
+
 @dataclass
 class RunResult:
     frames: int
@@ -232,13 +241,17 @@ def run_pipeline(
     *,
     mode: Mode = "offline",
     check: StageCheck | None = None,
-    chunk_frames: int = 8,
+    chunk_frames: int | None = None,
     chunk_s: float = 0.2,
     realtime: bool = False,
     queue_size: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run the stages on the bus into ``sink``. ``audio`` must be at the audio plugin's rate.
+
+    ``chunk_frames``: motion frames per bus packet; None: what the renderer draws per call
+    (``batch_frames`` of its info), else DEFAULT_CHUNK_FRAMES. The renderer runs on the calling
+    thread (call this from the main thread on the CPU), the other stages on threads of their own.
 
     ``check``: what ``check_stages`` said of these stages, when the caller already asked (it is
     asked here otherwise). The plugins and the sink are torn down (``close``/``abort``) whatever
@@ -249,9 +262,12 @@ def run_pipeline(
         raise ContractError(f"audio at {audio.sample_rate} Hz given to a plugin that wants {info.sample_rate} Hz")
     expected = audio.num_frames(info.fps)
     t0 = time.perf_counter()
+    chunk_frames = chunk_frames or packet_frames(renderer)
     source = MotionSource(audio_plugin, audio, mode, chunk_frames, chunk_s, realtime, check.pose_only)
     stages: list[Stage] = [RenderStage(renderer), CompositeStage(compositor), SinkStage(sink, expected, progress)]
-    stats = Bus(source, stages, mode=mode, maxsize=queue_size).run()
+    # The renderer, the heaviest stage, runs on the calling thread: on the CPU torch's OpenMP pool
+    # serves the process's initial thread, and renders there take about half the time.
+    stats = Bus(source, stages, mode=mode, maxsize=queue_size, main_stage=0).run()
     return RunResult(expected, info.fps, time.perf_counter() - t0, stats, check.warnings)
 
 

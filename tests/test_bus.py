@@ -137,3 +137,56 @@ def test_ctrl_c_stops_the_bus_and_tears_everything_down() -> None:
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
     assert (src.torn, sink.torn) == (1, 1) and not sink.flushed and 0 < len(sink.items) < 10_000
+
+
+class Where(Collect):
+    """Records the thread each call ran on."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(delay)
+        self.threads: set[str] = set()
+
+    def process(self, p):
+        self.threads.add(threading.current_thread().name)
+        return super().process(p)
+
+
+def test_the_main_stage_runs_on_the_calling_thread_and_the_others_do_not() -> None:
+    mid, sink = Pairs(), Where()
+
+    class Pass(Where):
+        name = "pass"
+
+        def process(self, p):
+            super().process(p)
+            return [p]
+
+    first = Pass()
+    stats = Bus(Count(21), [first, mid, sink], maxsize=2, main_stage=0).run()
+    assert first.threads == {threading.current_thread().name} and sink.threads == {"being-sink"}
+    assert [p.index for p in sink.items] == list(range(21)) and stats.dropped == {"pass": 0, "pairs": 0, "sink": 0}
+    assert (first.torn, mid.torn, sink.torn) == (1, 1, 1) and sink.flushed
+    with pytest.raises(ValueError, match="main_stage 3"):
+        Bus(Count(1), [first, mid, sink], main_stage=3)
+
+
+def test_a_failing_main_stage_stops_the_other_threads() -> None:
+    src, mid, sink = Count(10_000), Pairs(fail_at=7), Collect()
+    with pytest.raises(StageError) as err:
+        Bus(src, [mid, sink], maxsize=2, main_stage=0).run()
+    assert err.value.stage == "pairs" and (src.torn, mid.torn, sink.torn) == (1, 1, 1)
+    assert not sink.flushed
+
+
+def test_ctrl_c_during_the_main_stage_stops_the_bus() -> None:
+    src, sink = Count(10_000, delay=0.01), Collect()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Bus(src, [sink], main_stage=0).run()  # the sink itself runs on this thread
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert (src.torn, sink.torn) == (1, 1) and not sink.flushed and 0 < len(sink.items) < 10_000

@@ -24,6 +24,16 @@ PORTRAIT_PX_PER_METRE_PER_PX = 2.4
 PORTRAIT_ANCHOR_Y = 0.92
 #: Alpha below which a pixel counts as empty (depth inf): gsplat's per-Gaussian alpha threshold.
 EMPTY_ALPHA = 1.0 / 255.0
+#: Frames per call of a Gaussian renderer whose config leaves ``batch_frames`` unset, by device type.
+#: CUDA: skinning and posing cost a few hundred small kernel launches per call whatever its size, so
+#: large batches amortise them (docs/benchmarks.md: batch sweep on the H100); the CPU rasterizer's
+#: dense per-tile tensors grow with the batch while its per-call cost is small.
+AUTO_BATCH_FRAMES = {"cuda": 64, "cpu": 4}
+
+
+def auto_batch_frames(configured: int | None, device: torch.device) -> int:
+    """``configured``, or when None the frames per call for ``device`` (AUTO_BATCH_FRAMES)."""
+    return configured if configured is not None else AUTO_BATCH_FRAMES.get(device.type, AUTO_BATCH_FRAMES["cpu"])
 
 
 def camera_for_size(camera: dict, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -86,10 +96,11 @@ def tracked_portrait(cameras: Cameras, roots: torch.Tensor) -> dict:
 
 class ChunkedHeadRenderer(FlameRenderer):
     """A FlameRenderer whose every frame depends only on its own motion frame, drawn
-    ``config.batch_frames`` frames per call through one camera of its own (``R``, ``t``, ``K``,
-    set by the subclass for ``config.size``) or given cameras. A subclass sets those, ``device``,
-    and implements ``render_chunk``; ``render``, ``render_views``, ``cameras`` and the stream (the
-    batch call chunk by chunk, no latency) are here."""
+    ``batch_frames`` frames per call (``config.batch_frames``, or when that is None the device's
+    AUTO_BATCH_FRAMES) through one camera of its own (``R``, ``t``, ``K``, set by the subclass for
+    ``config.size``) or given cameras. A subclass sets those, ``device``, and implements
+    ``render_chunk``; ``render``, ``render_views``, ``cameras`` and the stream (the batch call chunk
+    by chunk, no latency) are here."""
 
     R: torch.Tensor  # [3, 3] world -> camera
     t: torch.Tensor  # [3]
@@ -101,13 +112,17 @@ class ChunkedHeadRenderer(FlameRenderer):
         """Frames ``first..`` of ``motion`` ([n] frames, on the device) through ``cams`` (n cameras;
         None: the renderer's own), under no_grad."""
 
+    @property
+    def batch_frames(self) -> int:
+        return auto_batch_frames(self.config.batch_frames, self.device)
+
     def cameras(self, n: int) -> Cameras:
         w, h = self.config.size
         return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
 
     def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
         out: list[Frame] = []
-        step = self.config.batch_frames
+        step = self.batch_frames
         with torch.no_grad():
             for a in range(0, motion.num_frames, step):
                 chunk = motion.slice(a, min(a + step, motion.num_frames)).to(self.device)
@@ -118,7 +133,7 @@ class ChunkedHeadRenderer(FlameRenderer):
         if len(cameras) != motion.num_frames:
             raise ValueError(f"render_views: {len(cameras)} cameras for {motion.num_frames} motion frames")
         out: list[Frame] = []
-        step = self.config.batch_frames
+        step = self.batch_frames
         cameras = cameras.to(self.device)
         with torch.no_grad():
             for a in range(0, motion.num_frames, step):

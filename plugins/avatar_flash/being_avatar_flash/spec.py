@@ -25,8 +25,9 @@ class FlashConfig(PluginConfig):
     backend: Literal["auto", "cpu", "gsplat"] = Field(
         "auto", description='Rasterizer: "auto" (gsplat on CUDA when installed, else the kernel\'s PyTorch renderer), '
         '"cpu" (the PyTorch renderer, any device) or "gsplat" (CUDA only).')
-    batch_frames: int = Field(4, ge=1, le=256, description="Frames per call: the deformation network and the "
-                              "rasterizer each run once for all of them.")
+    batch_frames: int | None = Field(
+        None, ge=1, le=256, description="Frames per call: the deformation network and the rasterizer each run once "
+        "for all of them. None: 64 on CUDA, 4 on the CPU.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description='The deformation network\'s arithmetic: "auto" (fp16 on CUDA, fp32 on the CPU), or '
         'one of fp32, fp16, bf16 (half precision on CUDA only).')
@@ -60,6 +61,5 @@ SPEC = PluginSpec(
     factory="being_avatar_flash.renderer:FlashRenderer",
     motion_spaces=("being-demo-head", "flame2020", "flame2023"),
     trainer=TrainerSpec("being_avatar_flash.train.method:FlashFit", FlashFitConfig, "tracked-video"),
-    bench=BenchSettings(sizes=((256, 256), (512, 512)), warmup=2, device_config={"cuda": {"batch_frames": 50}},
-                        notes="batch_frames=50 on CUDA: the network and rasterizer run once per 50 frames"),
+    bench=BenchSettings(sizes=((256, 256), (512, 512)), warmup=2),
 )

@@ -1,8 +1,10 @@
 """The bench matrix: audio x avatar x torso plugins x sizes x devices x clips, as cell plans.
 
 Everything that can be known before a cell starts is settled here: which plugins exist, whether
-the device exists, each plugin's config (its bench settings, then the user's values, then the
-cell's size and device), and the warm-up. A cell that cannot run carries the reason instead.
+the device exists, each plugin's config (the user's values, then the cell's size and device), and
+the warm-up. A cell that cannot run carries the reason instead. When a plugin's bench settings
+change its config on the cell's device, the cell is planned twice: with ``being run``'s own
+defaults, and with the settings (``tuned``), so the report never shows only a tuned figure.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ class CellPlan(BaseModel):
     device: str
     clip: Clip
     values: dict[str, dict[str, Any]] = {}  # contract -> config values to validate and build with
+    tuned: str | None = None  # the plugins' bench settings in force ("avatar.batch_frames=50"); None: being run's
     warmup: int = 1
     skip: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.audio}+{self.avatar}+{self.torso}@{self.size[0]}x{self.size[1]}/{self.device}/{self.clip.name}"
+        cell = f"{self.audio}+{self.avatar}+{self.torso}@{self.size[0]}x{self.size[1]}/{self.device}/{self.clip.name}"
+        return cell + ("/tuned" if self.tuned else "")
 
 
 def split_list(items: list[str]) -> list[str]:
@@ -49,13 +53,18 @@ def split_list(items: list[str]) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+def bench_settings(spec: PluginSpec, device: str) -> dict[str, Any]:
+    """The config values a plugin's bench settings give on ``device`` (empty: none)."""
+    return spec.bench.config_for(device.split(":")[0]) if spec.bench else {}
+
+
 def plugin_values(spec: PluginSpec, contract: str, user: Mapping[str, Any], size: Size, device: str,
-                  name: str = "", plugins: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A plugin's config values in a cell: its bench settings, then ``user`` (--set, --config), then
-    the cell's size (avatar and torso) and device, where its config has those fields. In ``user``,
-    a table named after one of the contract's ``plugins`` (``--set avatar.flash.path=DIR``) is for
-    that plugin only, over the contract-wide values; the plugin is ``name``."""
-    bench = spec.bench.config_for(device.split(":")[0]) if spec.bench else {}
+                  name: str = "", plugins: tuple[str, ...] = (), tuned: bool = True) -> dict[str, Any]:
+    """A plugin's config values in a cell: its bench settings (when ``tuned``), then ``user`` (--set,
+    --config), then the cell's size (avatar and torso) and device, where its config has those
+    fields. In ``user``, a table named after one of the contract's ``plugins`` (``--set
+    avatar.flash.path=DIR``) is for that plugin only, over the contract-wide values; the plugin is ``name``."""
+    bench = bench_settings(spec, device) if tuned else {}
     shared = {k: v for k, v in user.items() if not (k in plugins and isinstance(v, Mapping))}
     own = user.get(name) if isinstance(user.get(name), Mapping) else {}
     values = merge_config(merge_config({"_": bench}, {"_": shared}), {"_": dict(own)})["_"]
@@ -112,8 +121,11 @@ def plan_cells(
                 plans.append(plan.model_copy(update={"skip": reason}))
                 continue
             cell_specs = {c: specs[c, triple[c]] for c in CONTRACTS}
-            values = {c: plugin_values(s, c, user_values.get(c, {}), size, device, triple[c], tuple(chosen[c]))
-                      for c, s in cell_specs.items()}
             plan_warmup = warmup if warmup is not None else max(s.bench.warmup if s.bench else 1 for s in cell_specs.values())
-            plans.append(plan.model_copy(update={"values": values, "warmup": plan_warmup}))
+            tuned = ", ".join(f"{c}.{k}={v}" for c, s in cell_specs.items() for k, v in bench_settings(s, device).items())
+            for with_settings in ((False, True) if tuned else (False,)):
+                values = {c: plugin_values(s, c, user_values.get(c, {}), size, device, triple[c], tuple(chosen[c]),
+                                           tuned=with_settings) for c, s in cell_specs.items()}
+                plans.append(plan.model_copy(update={"values": values, "warmup": plan_warmup,
+                                                     "tuned": tuned if with_settings else None}))
     return plans

@@ -5,13 +5,13 @@ CUDA events on the GPU) of exactly what the pipeline does: the audio model's bat
 clip; the renderer on the clip's motion and the compositor on the rendered heads, each called as
 ``run_pipeline``'s stages call them (``render_as_pipeline``, ``composite_as_pipeline``: the
 stage's stream, fed the packets the pipeline feeds it; skinning, copies to the device and
-rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Like the
-pipeline's bus, which runs each stage on a thread of its own, each stage's call runs on a fresh
-thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls run at
-different speeds on a process's main thread and on another one (each thread that calls torch has
-its own OpenMP pool). On the idle 2-core development machine (2026-12-01) the splatting renderer
-drew 8-frame batches at 256² at 11.1 frames/s on the main thread and 6.4 on a second thread once
-the main thread had used torch. A measurement that fails gives its figures the failure as their
+rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Each
+stage's call runs on the thread the pipeline runs it on: the renderer on the calling (main)
+thread, the audio model and the compositor on a fresh thread named as the bus names it
+(``on_stage_thread``). On a CPU the same torch calls run at different speeds on a process's main
+thread and on another one (torch's OpenMP pool serves the initial thread): on the idle 2-core
+development machine (2026-12-01) the splatting renderer drew 8-frame batches at 256² at 11.1
+frames/s on the main thread and 6.4 on a second thread once the main thread had used torch. A measurement that fails gives its figures the failure as their
 reason and the others go on.
 
 Each measurement says when it starts and what it measured through ``say`` (the worker prints
@@ -32,7 +32,8 @@ import torch
 
 from being_kernel import BeingError
 from being_kernel.api import (Audio, AudioToFlame, FlameRenderer, Frame, Motion, Registry, StageCheck, TorsoCompositor,
-                              build_config, build_plugin, check_stages, close_all, pose_only, run_pipeline)
+                              build_config, build_plugin, check_stages, close_all, packet_frames, pose_only,
+                              run_pipeline)
 from being_kernel.media import Mp4Writer, demo_speech, read_audio_channels, resample
 
 from .clips import DEMO_CLIP_S
@@ -128,7 +129,7 @@ def _close(plugins: dict[str, Any]) -> str | None:
 
 
 def _not_run(plan: CellPlan, status: str, reason: str) -> Cell:
-    return Cell(id=plan.id, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size,
+    return Cell(id=plan.id, tuned=plan.tuned, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size,
                 device=plan.device, clip=plan.clip, status=status, reason=reason, config=plan.values,
                 figures=all_missing(reason))
 
@@ -163,6 +164,8 @@ class _Measure:
         self.timer = Timer(self.device)
         self.motion: Motion | None = None
         self.frames: list[Frame] | None = None
+        # motion frames per pipeline packet: --chunk-frames, else what run_pipeline picks for this renderer
+        self.chunk_frames = settings.chunk_frames or packet_frames(r)
 
     def _repeat(self, fn: Callable[[], Any]) -> tuple[list[float], Any]:
         return self.timer.repeat(fn, self.plan.warmup, self.settings.repeats)
@@ -189,12 +192,12 @@ class _Measure:
         if self.motion is None:
             return all_missing("no motion: motion generation failed", ("render_fps",))
         motion = pose_only(self.motion) if self.check.pose_only else self.motion
-        chunk = self.settings.chunk_frames
-        times, self.frames = self._repeat(lambda: on_stage_thread("being-avatar",
-                                                                  lambda: render_as_pipeline(self.r, motion, chunk)))
+        chunk = self.chunk_frames
+        # run_pipeline renders on its calling thread: so does this (the cell process's main thread)
+        times, self.frames = self._repeat(lambda: render_as_pipeline(self.r, motion, chunk))
         return {"render_fps": measured([motion.num_frames / s for s in times], "frames/s",
                                        note=f"{motion.num_frames} frames per run, pushed to the renderer's stream in "
-                                            f"packets of {chunk} motion frames on a thread of its own, as run_pipeline "
+                                            f"packets of {chunk} motion frames on the main thread, as run_pipeline "
                                             "renders")}
 
     def composite(self) -> Figures:
@@ -210,7 +213,7 @@ class _Measure:
     def _pipeline(self, sink_factory: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
             return run_pipeline(self.a, self.r, self.t, self.clip.mono, sink_factory(), mode="offline", check=self.check,
-                                chunk_frames=self.settings.chunk_frames)
+                                chunk_frames=self.chunk_frames)
         return run
 
     def e2e(self) -> Figures:
@@ -327,7 +330,7 @@ def measure_cell(plan: CellPlan, settings: Settings, say: Say | None = None) -> 
         problem = _close(plugins)
     if problem:
         warnings.append(f"closing the plugins failed: {problem}")
-    return Cell(id=plan.id, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size, device=plan.device,
+    return Cell(id=plan.id, tuned=plan.tuned, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size, device=plan.device,
                 clip=plan.clip.model_copy(update={"duration_s": clip.mono.duration}), status="ok", config=configs,
                 info=info, warnings=warnings, figures=figures)
 
@@ -335,7 +338,7 @@ def measure_cell(plan: CellPlan, settings: Settings, say: Say | None = None) -> 
 def _measure_all(m: _Measure, plan: CellPlan, settings: Settings, after_imports: float | None) -> Figures:
     cuda = m.device.type == "cuda"
     figures: Figures = {}
-    s, chunk = settings, settings.chunk_frames
+    s, chunk = settings, m.chunk_frames
     figures |= m.step("motion RTF", ("motion_rtf",), m.motion_rtf)
     figures |= m.step("render fps", ("render_fps",), m.render, f"{m.runs()}, packets of {chunk} motion frames")
     figures |= m.step("composite fps", ("composite_fps",), m.composite)

@@ -42,7 +42,8 @@ def format_figure(f: Figure, reasons: dict[str, int]) -> str:
 
 
 def _label(cell: Cell) -> list[str]:
-    return [f"{cell.audio} + {cell.avatar} + {cell.torso}", f"{cell.size[0]}×{cell.size[1]}", cell.device, cell.clip.name]
+    plugins = f"{cell.audio} + {cell.avatar} + {cell.torso}" + (f" (tuned: {cell.tuned})" if cell.tuned else "")
+    return [plugins, f"{cell.size[0]}×{cell.size[1]}", cell.device, cell.clip.name]
 
 
 def _title(name: str) -> str:
@@ -64,7 +65,10 @@ def markdown(run: BenchRun) -> str:
         f"GPU: {gpus}" + (f"; gsplat {m['gsplat']}" if m.get("gsplat") else "")
         + f"; load average (1, 5, 15 min) {m.get('load_average')} at the start, {m.get('load_average_end')} at the end.",
         f"Each timed figure: the median of {s.repeats} runs after each cell's warm-up, ± half the interquartile range. "
-        f"Pipeline packets of {s.chunk_frames} motion frames; streaming in {s.chunk_s * 1e3:g} ms audio chunks, "
+        + (f"Pipeline packets of {s.chunk_frames} motion frames (--chunk-frames; being run's: the renderer's batch)"
+           if s.chunk_frames else "Pipeline packets as being run cuts them (the renderer's batch)")
+        + f"; rows marked tuned ran with their plugins' bench settings, each beside the same cell with being run's "
+        f"defaults; streaming in {s.chunk_s * 1e3:g} ms audio chunks, "
         f"{s.stream_seconds:g} s of audio, {pacing}.", "",
     ]
     reasons: dict[str, int] = {}

@@ -78,7 +78,7 @@ def run_job(job: dict, stem: Path, timeout_s: float, note: Note | None = None) -
 
 
 def _not_started(plan: CellPlan, status: str, reason: str) -> Cell:
-    return Cell(id=plan.id, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size, device=plan.device,
+    return Cell(id=plan.id, tuned=plan.tuned, audio=plan.audio, avatar=plan.avatar, torso=plan.torso, size=plan.size, device=plan.device,
                 clip=plan.clip, status=status, reason=reason, config=plan.values, figures=all_missing(reason))
 
 

@@ -129,6 +129,8 @@ class Cell(BaseModel):
     clip: Clip
     status: Literal["ok", "skipped", "failed"]
     reason: str | None = None
+    tuned: str | None = Field(None, description="the plugins' bench settings this cell ran with; None: being run's "
+                              "own defaults")
     config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="plugin configs as used")
     info: dict[str, Any] = Field(default_factory=dict, description="what the built plugins declared")
     warnings: list[str] = Field(default_factory=list)
@@ -149,7 +151,8 @@ class Settings(BaseModel):
 
     repeats: int
     warmup: int | None = Field(description="None: each cell uses its plugins' bench warm-up")
-    chunk_frames: int
+    chunk_frames: int | None = Field(description="motion frames per pipeline packet; None: being run's (the "
+                                     "renderer's batch_frames)")
     chunk_s: float
     stream_seconds: float
     realtime: bool

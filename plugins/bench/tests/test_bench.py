@@ -191,16 +191,20 @@ def test_plan_applies_bench_settings_user_values_and_axes() -> None:
     clips = [DEMO_CLIP]
     names = {"audio": ["fake", "nope"], "avatar": ["all"], "torso": ["fake"]}
     plans = plan_cells(_registry(), names, [], ["cpu", "cuda"], clips, {"avatar": {"delay_s": 0.1}}, None, cuda_devices=0)
-    assert [p.id.split("/")[1] for p in plans] == ["cpu", "cuda", "cpu", "cuda"]
-    cpu, cuda, missing_cpu, _ = plans
+    assert [p.id.split("/")[1] for p in plans] == ["cpu", "cpu", "cuda", "cpu", "cuda"]
+    cpu_defaults, cpu, cuda, missing_cpu, _ = plans
     assert cpu.skip is None and cpu.size == (96, 64) and cpu.warmup == 3  # the avatar's bench sizes and warm-up
     assert cpu.values["avatar"] == {"delay_s": 0.1, "n_expression": 1, "size": [96, 64]}  # --set over bench config
+    # the bench settings change the avatar's config: the same cell with being run's defaults comes first
+    assert cpu_defaults.tuned is None and cpu.tuned == "avatar.delay_s=0.5, avatar.n_expression=1"
+    assert cpu_defaults.values["avatar"] == {"delay_s": 0.1, "size": [96, 64]} and cpu.id == cpu_defaults.id + "/tuned"
     assert cpu.values["torso"] == {"size": [96, 64]}
     assert cuda.skip == "CUDA is not available on this machine"
     assert missing_cpu.skip.startswith("--audio nope: no such plugin")
     sized = plan_cells(_registry(), {"audio": ["fake"], "avatar": ["fake"], "torso": ["fake"]}, [(32, 32)], ["cuda"],
                        clips, {}, 0, cuda_devices=1)
-    assert sized[0].size == (32, 32) and sized[0].warmup == 0 and sized[0].values["avatar"]["delay_s"] == 0.25
+    assert sized[1].size == (32, 32) and sized[1].warmup == 0 and sized[1].values["avatar"]["delay_s"] == 0.25
+    assert "delay_s" not in sized[0].values["avatar"] and sized[0].tuned is None
 
 
 def test_plugin_scoped_values_reach_that_plugin_only() -> None:
@@ -209,7 +213,7 @@ def test_plugin_scoped_values_reach_that_plugin_only() -> None:
     reg = Registry([*(r for r in reg.records), PluginRecord("other", "avatar", "x", "0", "x:y", "ok", spec=second)])
     names = {"audio": ["fake"], "avatar": ["fake", "other"], "torso": ["fake"]}
     user = {"avatar": {"delay_s": 0.1, "other": {"delay_s": 0.3}}}
-    fake, other = plan_cells(reg, names, [], ["cpu"], [DEMO_CLIP], user, None, cuda_devices=0)
+    fake, other = (p for p in plan_cells(reg, names, [], ["cpu"], [DEMO_CLIP], user, None, cuda_devices=0) if p.tuned)
     assert fake.values["avatar"]["delay_s"] == 0.1 and "other" not in fake.values["avatar"]
     assert other.values["avatar"]["delay_s"] == 0.3 and "other" not in other.values["avatar"]
 

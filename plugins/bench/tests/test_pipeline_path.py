@@ -98,7 +98,8 @@ def test_stage_figures_call_the_plugins_as_run_pipeline_does() -> None:
     assert pipeline["avatar"][0] == ("open_stream",)
     assert [c[1] for c in pipeline["avatar"] if c[0] == "push"] == [8, 8, 8, 1]
     assert [c[1] for c in pipeline["torso"] if c[0] == "push"] == [1] * 25
-    assert all(c[-1] == "another thread" for p in pipeline.values() for c in p if len(c) > 1)
+    assert all(c[-1] == "main thread" for c in pipeline["avatar"] if len(c) > 1)  # the renderer: the caller's
+    assert all(c[-1] == "another thread" for name in ("audio", "torso") for c in pipeline[name] if len(c) > 1)
 
     for p in (a, r, t):
         p.calls.clear()
@@ -179,3 +180,26 @@ def test_throughput_plot_compares_combinations_with_their_clips_pooled(tmp_path:
         assert skipped_why is None and [p.name for p in paths] == ["throughput.png", "latency.png"]
         assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
     assert set(FIGURES) >= set(THROUGHPUT)
+
+
+def test_packets_follow_the_renderers_batch_in_the_pipeline_and_the_bench() -> None:
+    """Without --chunk-frames, run_pipeline and the bench both cut packets of the renderer's stated batch."""
+    import dataclasses
+
+    plan = CellPlan(audio="fake", avatar="fake", torso="fake", size=tuple(SIZE), device="cpu",
+                    clip=Clip(name="demo", path=None, duration_s=1.0), warmup=0)  # 25 frames
+    settings = Settings(repeats=1, warmup=0, chunk_frames=None, chunk_s=0.04, stream_seconds=0.5, realtime=False,
+                        crf=18, data=None, sets=[])
+    a, r, t = _plugins()
+    info = r.info()
+    r.info = lambda: dataclasses.replace(info, batch_frames=10)  # a renderer that draws 10 frames per call
+    check = check_stages(a, r, t)
+    clip = load_clip(plan, a.info().sample_rate)
+    run_pipeline(a, r, t, clip.mono, HostSink(), mode="offline", check=check)
+    assert [c[1] for c in r.calls if c[0] == "push"] == [10, 10, 5]
+    r.calls.clear()
+    m = _Measure(plan, settings, a, r, t, check, clip, lambda line: None)
+    m.motion_rtf()
+    figures = m.render()
+    assert [c[1] for c in r.calls if c[0] == "push"] == [10, 10, 5]
+    assert "packets of 10 motion frames" in figures["render_fps"].note
