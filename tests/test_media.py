@@ -205,9 +205,12 @@ def bar_frame(index: int, width: int, height: int) -> np.ndarray:
     return img
 
 
-def decoded_bar_x(frame: av.VideoFrame) -> int:
+def decoded_bar_index(frame: av.VideoFrame) -> int:
+    """The index ``bar_frame`` drew: its bar's centre is at x = 4*index + 1.5 (the bright columns'
+    weighted mean, read to the nearest of those centres: compression noise moves it a little)."""
     columns = frame.to_ndarray(format="gray").astype(np.float32).mean(axis=0)
-    return int(round(np.average(np.arange(len(columns)), weights=np.maximum(columns - 128, 0))))
+    x = np.average(np.arange(len(columns)), weights=np.maximum(columns - 128, 0))
+    return int(round((x - 1.5) / 4))
 
 
 WRITER_CASES = [
@@ -254,7 +257,7 @@ def test_writer_roundtrip(tmp_path: Path, rate: int, channels: int, fps: Fractio
         video = list(c.decode(vs))
     assert len(video) == frames
     assert abs(video[0].time) < 1e-3
-    assert [decoded_bar_x(f) for f in video] == [4 * i + 2 for i in range(frames)]  # bar centres, in order
+    assert [decoded_bar_index(f) for f in video] == list(range(frames))  # the frames, in order
     assert abs(video[-1].time - (frames - 1) / fps) < 1e-3
 
     with av.open(str(out)) as c:

@@ -1,9 +1,14 @@
 """Write H.264 + AAC MP4 files atomically: frames go to a hidden temporary file next to the
 target, which is renamed onto the final name only by ``finish()``; anything else deletes it.
+
+H.264 comes from NVENC (``h264_nvenc``, on an NVIDIA GPU with an encoder block, when the installed
+PyAV/FFmpeg build has it) or from libx264 on the CPU; ``encoder="auto"`` takes NVENC when a tiny
+test encoder opens (asked once per process) and libx264 otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -23,9 +28,66 @@ from being_kernel.media.images import to_uint8
 #: Sample rates FFmpeg's AAC encoder accepts (7350 left out: players handle it poorly).
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 _AAC_FRAME = 1024  # samples per AAC frame
-_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+ENCODERS = ("auto", "libx264", "h264_nvenc")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")  # fastest .. best quality
+#: libx264's default preset, chosen for throughput (docs/benchmarks.md, "H.264 encoder: presets and
+#: NVENC"; benchmarks/encoder_presets.py): on the default talking head at crf 18, on 2 CPU cores,
+#: ``superfast`` takes 2.2-2.6x less CPU time per frame than ``medium`` (about twice its frame rate)
+#: at the same quality (PSNR +0.1 dB, SSIM within 0.001), in a file ~2.4x as large (~0.6 Mbit/s at 512²);
+#: ``veryfast`` and ``faster`` lose 0.3-0.9 dB, ``ultrafast`` (no CABAC, no deblocking) needs 4.2x the bits.
+DEFAULT_X264_PRESET = "superfast"
+DEFAULT_NVENC_PRESET = "p4"
+#: An x264 preset named for NVENC: the NVENC preset of about the same place on the speed scale.
+_X264_TO_NVENC = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
+                  "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7", "placebo": "p7"}
 _BT709 = 1  # AVCOL_SPC/PRI/TRC_BT709 and SWS_CS_ITU709 share the value 1
 _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
+
+
+@functools.cache
+def nvenc_available() -> bool:
+    """Whether ``h264_nvenc`` is in this PyAV/FFmpeg build and a small encoder of it opens and
+    encodes a frame (an NVIDIA GPU with NVENC and its driver are there). Asked once per process."""
+    if "h264_nvenc" not in av.codecs_available:
+        return False
+    try:
+        cc = av.CodecContext.create("h264_nvenc", "w")
+        cc.width, cc.height, cc.pix_fmt = 256, 256, "yuv420p"
+        cc.time_base, cc.framerate = Fraction(1, 25), Fraction(25)
+        cc.open()
+        frame = av.VideoFrame(256, 256, "yuv420p")
+        frame.pts = 0
+        cc.encode(frame)
+        cc.encode(None)
+    except Exception:  # noqa: BLE001 - no GPU, no driver, no free session, a data-centre GPU without NVENC
+        return False
+    return True
+
+
+def resolve_encoder(encoder: str = "auto", preset: str | None = None) -> tuple[str, str]:
+    """(FFmpeg encoder, its preset) for ``encoder`` (one of ``ENCODERS``) and ``preset`` (an x264
+    preset, an NVENC preset ``p1``..``p7``, or None for the encoder's default). An x264 preset
+    given for NVENC becomes the NVENC preset at about the same speed; an NVENC preset needs NVENC.
+    Unknown names raise ``InputError``."""
+    if encoder not in ENCODERS:
+        raise InputError(f"unknown H.264 encoder {encoder!r}", hint=f"use one of: {', '.join(ENCODERS)}")
+    if preset is not None and preset not in X264_PRESETS and preset not in NVENC_PRESETS:
+        raise InputError(f"unknown H.264 preset {preset!r}",
+                         hint=f"x264: {', '.join(X264_PRESETS)}; NVENC: {', '.join(NVENC_PRESETS)}")
+    if encoder == "auto":
+        encoder = "h264_nvenc" if nvenc_available() else "libx264"
+    if encoder == "h264_nvenc":
+        if not nvenc_available():
+            raise InputError("the H.264 encoder h264_nvenc does not open on this machine (it needs an NVIDIA GPU "
+                             "with NVENC, its driver, and a PyAV/FFmpeg build with h264_nvenc)",
+                             hint="use --encoder auto or libx264")
+        return encoder, _X264_TO_NVENC.get(preset, preset) if preset else DEFAULT_NVENC_PRESET
+    if preset in NVENC_PRESETS:
+        raise InputError(f"preset {preset!r} is an NVENC preset, but the encoder is libx264"
+                         + ("" if nvenc_available() else " (h264_nvenc does not open on this machine)"),
+                         hint=f"pick an x264 preset: {', '.join(X264_PRESETS)}")
+    return encoder, preset or DEFAULT_X264_PRESET
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -112,9 +174,17 @@ def _alive(pid: int) -> bool:
 class Mp4Writer:
     """Encode RGB frames (and optionally the original audio) into ``path``.
 
-    fps:   frames per second; fractional rates such as 30000/1001 are kept exact
-    size:  (width, height), both even (yuv420p halves chroma resolution)
-    audio: float32 ``[C, N]`` (or ``[N]``) at ``audio_rate`` Hz, muxed as AAC; None for silent video
+    fps:     frames per second; fractional rates such as 30000/1001 are kept exact
+    size:    (width, height), both even (yuv420p halves chroma resolution)
+    audio:   float32 ``[C, N]`` (or ``[N]``) at ``audio_rate`` Hz, muxed as AAC; None for silent video
+    crf:     quality, 0..51, lower is better: libx264's constant rate factor; for NVENC the target
+             quality of its constant-quality VBR mode (``cq``, at least 1: NVENC's 0 means "automatic")
+    encoder: "auto" (NVENC when it opens, else libx264), "libx264" or "h264_nvenc"
+    preset:  None for the encoder's default (``DEFAULT_X264_PRESET``, ``DEFAULT_NVENC_PRESET``), an
+             x264 preset, or an NVENC preset p1..p7 (see ``resolve_encoder``)
+
+    Both encoders write yuv420p with BT.709 tags in limited range, one frame per tick of ``1/fps``
+    (pts = frame index). ``encoder`` and ``preset`` hold what was used.
     """
 
     def __init__(
@@ -125,7 +195,8 @@ class Mp4Writer:
         audio: np.ndarray | None = None,
         audio_rate: int | None = None,
         crf: int = 18,
-        preset: str = "medium",
+        preset: str | None = None,
+        encoder: str = "auto",
     ) -> None:
         self.path = check_output_path(path)
         width, height = int(size[0]), int(size[1])
@@ -138,9 +209,8 @@ class Mp4Writer:
             raise ValueError(f"fps must be positive, got {fps}")
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be in 0..51, got {crf}")
-        if preset not in _X264_PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(_X264_PRESETS)}, got {preset!r}")
-        self.crf, self.preset = int(crf), preset
+        self.encoder, self.preset = resolve_encoder(encoder, preset)
+        self.crf = int(crf)
         self._fps = Fraction(fps).limit_denominator(1001)  # same rounding as types.frames_for
         self._size = (width, height)
         self._frames = 0
@@ -174,12 +244,21 @@ class Mp4Writer:
     def _open(self) -> None:
         # +faststart moves the index to the front at close so players can start before the end.
         self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
-        v = self._container.add_stream("libx264", rate=self._fps, options={"crf": str(self.crf), "preset": self.preset})
+        if self.encoder == "h264_nvenc":
+            # Constant-quality VBR with no bit-rate target (bit_rate 0 below): NVENC's nearest to x264's CRF.
+            options = {"preset": self.preset, "tune": "hq", "rc": "vbr", "cq": str(max(1, self.crf)),
+                       "profile": "high"}
+        else:
+            options = {"crf": str(self.crf), "preset": self.preset}
+        v = self._container.add_stream(self.encoder, rate=self._fps, options=options)
         v.width, v.height = self._size
         v.pix_fmt = "yuv420p"
         cc = v.codec_context
         cc.time_base = 1 / self._fps  # pts = frame index
         cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = _BT709, _BT709, _BT709, _LIMITED_RANGE
+        if self.encoder == "h264_nvenc":
+            cc.bit_rate = 0
+        cc.open()  # now, so a failure to open is raised here and not at the first frame
         self._video = v
         self._astream = None
         if self._audio is not None:
