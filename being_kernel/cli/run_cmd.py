@@ -31,6 +31,15 @@ def run(
                                                        "live: streaming motion, bounded queues that drop the oldest frame."),
     realtime: bool = typer.Option(False, "--realtime", help="live mode: feed the audio at real-time pace."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower is better, 18 is visually lossless)."),
+    encoder: str = typer.Option("auto", "--encoder",
+                                help="H.264 encoder: auto (default: h264_nvenc when this PyAV/FFmpeg build has it "
+                                     "and it opens on an NVIDIA GPU with NVENC, else libx264), libx264 or h264_nvenc."),
+    preset: Optional[str] = typer.Option(None, "--preset",
+                                         help="Encoder speed/quality preset. Default: superfast for libx264 (on "
+                                              "the default head at crf 18: about twice medium's encoding speed at the "
+                                              "same PSNR/SSIM, in a file ~2.4x as large; docs/benchmarks.md), p4 for "
+                                              "NVENC. x264: ultrafast..placebo (medium: smallest file of the fast "
+                                              "ones); NVENC: p1..p7 (an x264 name is mapped to one)."),
     seed: Optional[int] = field_option("--seed"),
     text: Optional[str] = field_option("--text"),
     text_file: Optional[Path] = field_option("--text-file"),
@@ -51,9 +60,11 @@ def run(
     from ..discovery import Registry
     from ..errors import ConfigError
     from ..media import check_output_path, demo_speech, read_audio_channels
+    from ..media.video_writer import resolve_encoder
 
     if mode not in ("offline", "live"):
         raise ConfigError(f"--mode {mode}: expected offline or live")
+    resolve_encoder(encoder, preset)  # an unknown encoder or preset is an error before any work
     out_path = check_output_path(out)
     replacing = out_path.exists()
     refuse_existing(out_path, overwrite)
@@ -84,7 +95,7 @@ def run(
         seconds = channels.shape[1] / native_rate
         with tqdm(total=triple.num_frames(seconds), unit="frame", desc="being run", leave=False, disable=quiet) as bar:
             result = triple.render(channels, native_rate, out_path, crf=crf, mode=mode, realtime=realtime,
-                                   progress=bar.update)
+                                   progress=bar.update, encoder=encoder, preset=preset)
     finally:
         triple.close()
     drops = sum(result.stats.dropped.values())

@@ -83,10 +83,12 @@ class LoadedTriple:
         return round(seconds * self.plugins["audio"].info().fps)
 
     def render(self, channels: np.ndarray, native_rate: int, out: Path, *, crf: int = 18, mode: str = "offline",
-               realtime: bool = False, progress: Callable[[int], None] | None = None) -> RunResult:
+               realtime: bool = False, progress: Callable[[int], None] | None = None,
+               encoder: str = "auto", preset: str | None = None) -> RunResult:
         """Make ``out`` (an MP4, written atomically) from ``channels``: float32 ``[C, N]`` at
         ``native_rate`` Hz, muxed as they are; the plugins get their mono mix at their own rate.
-        Ctrl-C raises ``Interrupted`` with nothing written."""
+        ``crf``, ``encoder`` and ``preset`` go to ``Mp4Writer``. Ctrl-C raises ``Interrupted``
+        with nothing written."""
         from ..types import Audio
         from .audio_io import resample
         from .video_writer import Mp4Writer
@@ -94,7 +96,7 @@ class LoadedTriple:
         a, r, t = (self.plugins[c] for c in CONTRACTS)
         info = a.info()
         mono = Audio(resample(channels.mean(axis=0, dtype=np.float32), native_rate, info.sample_rate), info.sample_rate)
-        writer = Mp4Writer(out, info.fps, t.info().size, channels, native_rate, crf=crf)
+        writer = Mp4Writer(out, info.fps, t.info().size, channels, native_rate, crf=crf, preset=preset, encoder=encoder)
         try:
             return run_pipeline(a, r, t, mono, writer, mode=mode, check=self.check, realtime=realtime,
                                 progress=progress)
