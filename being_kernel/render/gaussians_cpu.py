@@ -280,32 +280,33 @@ def rasterize_cpu(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor
             idx_g = torch.where(ar < cnt[:, None], tile_start[tiles_g, None] + ar, M)
         T_act = torch.ones(G, P, dtype=dtype, device=dev)  # Π (1 - alpha) so far, per pixel of live tiles
         act = None  # rows of the group still live (None: all of them)
-        acc = None
+        acc = None  # Σ w·feat so far of the live rows [n, F, P]
         for c0 in range(0, kmax, chunk):
-            if c0:  # drop tiles whose list is exhausted or whose pixels have all terminated
+            if c0:  # tiles whose list is exhausted or whose pixels have all terminated are done
                 with torch.no_grad():
                     live = (cnt > c0) & (T_act.amax(1) > T_EPS)
                     all_live = bool(live.all())
                 if not all_live:
-                    keep = torch.nonzero(live).squeeze(1)
+                    keep, gone = torch.nonzero(live).squeeze(1), torch.nonzero(~live).squeeze(1)
+                    rows = tiles_g if act is None else tiles_g.index_select(0, act)
+                    # finished rows leave the accumulator (an index_add_ into a full one was the CPU's slowest op)
+                    out_tiles.append(rows.index_select(0, gone))
+                    out_rows.append(acc.index_select(0, gone))
                     if keep.numel() == 0:
+                        acc = None
                         break
                     act = keep if act is None else act.index_select(0, keep)
-                    cnt, T_act = cnt.index_select(0, keep), T_act.index_select(0, keep)
+                    cnt, T_act, acc = cnt.index_select(0, keep), T_act.index_select(0, keep), acc.index_select(0, keep)
             ic = idx_g[:, c0:c0 + chunk]
             ic = (ic if act is None else ic.index_select(0, act)).reshape(-1)
             n = T_act.shape[0]
             coef_c = coef.index_select(0, ic)  # [n*chunk, 6]
             feats_c = feats.index_select(0, ic).view(n, chunk, C + 2)
             contrib, T_act = _composite_chunk(coef_c, feats_c, basis, T_act, thr, one, grad)
-            if acc is None:
-                acc = contrib
-            elif act is None:
-                acc = acc + contrib if grad else acc.add_(contrib)
-            else:
-                acc = acc.index_add(0, act, contrib) if grad else acc.index_add_(0, act, contrib)
-        out_tiles.append(tiles_g)
-        out_rows.append(acc)
+            acc = contrib if acc is None else acc + contrib if grad else acc.add_(contrib)
+        if acc is not None:
+            out_tiles.append(tiles_g if act is None else tiles_g.index_select(0, act))
+            out_rows.append(acc)
 
     planes = torch.zeros(B * n_tiles, C + 2, P, dtype=dtype, device=dev)
     if out_rows:
