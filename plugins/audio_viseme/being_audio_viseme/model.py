@@ -79,7 +79,7 @@ class VisemeModel(AudioToFlame):
 class VisemeStream(Stream[np.ndarray, Motion]):
     def __init__(self, model: VisemeModel) -> None:
         self.model, self.cfg, self.table = model, model.config, model.table
-        self.decoder = PhoneDecoder(model.text)
+        self.decoder = PhoneDecoder(model.text, words=model.config.words)
         self.samples = np.zeros(0, np.float32)  # the audio heard from sample ``offset`` on
         self.offset = 0
         self.heard = 0  # samples pushed in all

@@ -73,6 +73,95 @@ def _pocketsphinx():
     return pocketsphinx
 
 
+#: Manner classes, for aligning a recognised word's dictionary phones with the recognised phones.
+_MANNER: dict[str, str] = {
+    **{p: "nasal" for p in ("M", "N", "NG")},
+    **{p: "stop" for p in ("P", "B", "T", "D", "K", "G")},
+    **{p: "fricative" for p in ("F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH")},
+    **{p: "approximant" for p in ("L", "R", "W", "Y")},
+}
+_BILABIAL = frozenset(("P", "B", "M"))
+#: Length given to a dictionary bilabial that the phone recogniser left out entirely.
+INSERTED_S = 0.04
+
+
+def _sub_cost(a: str, b: str) -> float:
+    if a == b:
+        return 0.0
+    ma, mb = _MANNER.get(a, "vowel"), _MANNER.get(b, "vowel")
+    return 0.4 if ma == mb else (0.8 if "vowel" not in (ma, mb) else 1.0)
+
+
+def _align(want: list[str], got: list[str]) -> list[int | None]:
+    """For each phone of ``want`` the index of the ``got`` phone it aligns to (None: left out), by
+    an edit distance whose substitutions are cheap within a manner class (m for n, b for d)."""
+    n, k = len(want), len(got)
+    cost = np.zeros((n + 1, k + 1))
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(k + 1)
+    for i in range(1, n + 1):
+        for j in range(1, k + 1):
+            cost[i, j] = min(cost[i - 1, j - 1] + _sub_cost(want[i - 1], got[j - 1]),
+                             cost[i - 1, j] + 1.0, cost[i, j - 1] + 1.0)
+    out: list[int | None] = [None] * n
+    i, j = n, k
+    while i > 0 and j > 0:
+        if cost[i, j] == cost[i - 1, j - 1] + _sub_cost(want[i - 1], got[j - 1]):
+            out[i - 1] = j - 1
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1.0:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def place_bilabials(phones: list[Phone], words: list[tuple[str, float, float]], lookup) -> list[Phone]:  # noqa: ANN001
+    """Phones with the bilabials of the recognised ``words`` put back where phone recognition heard
+    another place of articulation.
+
+    ``words``: (word, start, end) from word recognition; ``lookup(word)`` its dictionary phones
+    ("M EY B IY") or None. Within each word holding a p, b or m, its dictionary phones are aligned
+    with the recognised phones whose middles fall in the word (``_align``); a dictionary bilabial
+    aligned to a recognised consonant relabels it (its times kept: phone recognition times a
+    segment well, its place is what it confuses); one aligned to a vowel, or to nothing, is put in
+    as a short bilabial (INSERTED_S) where it falls between the recognised phones. Bilabials that
+    phone recognition heard itself are left as they are; phones outside the words too."""
+    out = list(phones)
+    mids = np.array([0.5 * (p.start + p.end) for p in phones]) if phones else np.zeros(0)
+    added: list[Phone] = []
+    for word, ws, we in words:
+        pron = lookup(word)
+        if not pron:
+            continue
+        want = pron.split()
+        if not _BILABIAL.intersection(want):
+            continue
+        idx = [int(i) for i in np.flatnonzero((mids >= ws) & (mids < we))]
+        got = [phones[i].phone.upper() for i in idx]
+        match = _align(want, got)
+        for w, (ph, m) in enumerate(zip(want, match)):
+            if ph not in _BILABIAL or (m is not None and got[m] in _BILABIAL):
+                continue
+            if m is not None and _MANNER.get(got[m], "vowel") != "vowel":
+                r = phones[idx[m]]
+                out[idx[m]] = Phone(ph, r.start, r.end)
+                continue
+            # the boundary after the last dictionary phone before it that has a recognised partner
+            prev = [match[q] for q in range(w) if match[q] is not None]
+            if m is not None:
+                at = phones[idx[m]].start
+            elif prev:
+                at = phones[idx[prev[-1]]].end
+            else:
+                at = ws
+            at = min(max(at, ws), we)
+            added.append(Phone(ph, at - INSERTED_S / 2, at + INSERTED_S / 2))
+    if added:
+        out = sorted(out + added, key=lambda p: (p.start, p.end))
+    return out
+
+
 def words_of(text: str) -> list[str]:
     """Lower-case words of a transcript, punctuation dropped (apostrophes kept)."""
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
@@ -95,7 +184,8 @@ class PhoneDecoder:
     PAUSE_BLOCKS = 8  # a pause: this many blocks (0.32 s) below PAUSE_LEVEL
     PAUSE_LEVEL = 10 ** (-45 / 20) * 32768  # RMS, in 16-bit units
 
-    def __init__(self, text: str | None = None, *, threshold: float = alignment.THRESHOLD) -> None:
+    def __init__(self, text: str | None = None, *, threshold: float = alignment.THRESHOLD,
+                 words: bool = True) -> None:
         ps = _pocketsphinx()
         model = ps.get_model_path()
         self.mode = "allphone"
@@ -119,7 +209,7 @@ class PhoneDecoder:
                     log.warning("viseme: '%s' is not in the pocketsphinx dictionary; skipped", word)
                     continue
                 phones.extend(pron.split())
-        self.aligner = self.recognizer = None
+        self.aligner = self.recognizer = self.words = None
         if phones:
             self.mode = "align"
             self.aligner = probe
@@ -134,6 +224,12 @@ class PhoneDecoder:
         else:
             self.decoder = ps.Decoder(**allphone)
             self._running = [self.decoder]
+            if words:
+                # word recognition (pocketsphinx's en-us language model and dictionary) beside the
+                # phone loop: its words' dictionary phones fix the place of consonants the phone loop
+                # confuses (m heard as n, b as d), see place_bilabials
+                self.words = ps.Decoder(**kw)
+                self._running.append(self.words)
         for d in self._running:
             d.start_utt()
         self.pending = np.zeros(0, np.int16)
@@ -144,6 +240,7 @@ class PhoneDecoder:
         self._done: list[Phone] = []  # phones of the utterances already ended (recognition restarts)
         self._utt_start = 0  # samples fed when the current utterance began
         self._quiet = 0  # blocks in a row below PAUSE_LEVEL
+        self._prons: dict[str, str | None] = {}
 
     def feed_blocks(self, samples: np.ndarray) -> int:
         """Queue samples; decode every complete 40 ms block. Returns the number of blocks decoded
@@ -178,12 +275,14 @@ class PhoneDecoder:
         length = (self.fed - self._utt_start) / RATE
         if not ((length >= self.UTTERANCE_S and self._quiet >= self.PAUSE_BLOCKS) or length >= self.UTTERANCE_MAX_S):
             return
-        try:
-            self.decoder.end_utt()
-        except RuntimeError:  # pragma: no cover
-            pass
+        for d in self._running:
+            try:
+                d.end_utt()
+            except RuntimeError:  # pragma: no cover
+                pass
         self._done.extend(self._read())
-        self.decoder.start_utt()
+        for d in self._running:
+            d.start_utt()
         self._utt_start = self.fed
 
     def _check(self, final: bool) -> None:
@@ -260,4 +359,23 @@ class PhoneDecoder:
             end = (s.end_frame + 1) * FRAME_S + PHONE_OFFSET_S + self._utt_start / RATE
             name = word.removeprefix("ph_").upper() if word.startswith("ph_") else word
             out.append(Phone(name, start, end))
+        if self.words is not None and self.mode == "allphone" and out:
+            out = place_bilabials(out, self._words(), self._lookup)
         return out
+
+    def _words(self) -> list[tuple[str, float, float]]:
+        """The word recogniser's (partial) words: (word, start, end) in seconds; no silences or fillers."""
+        try:
+            segs = list(self.words.seg() or [])
+        except (RuntimeError, TypeError):  # no hypothesis (yet)
+            return []
+        base = self._utt_start / RATE + PHONE_OFFSET_S
+        return [(s.word, s.start_frame * FRAME_S + base, (s.end_frame + 1) * FRAME_S + base) for s in segs
+                if s.word not in ("<s>", "</s>", "<sil>") and not s.word.startswith(("+", "["))]
+
+    def _lookup(self, word: str) -> str | None:
+        pron = self._prons.get(word)
+        if pron is None and word not in self._prons:
+            pron = self.words.lookup_word(word)
+            self._prons[word] = pron
+        return pron

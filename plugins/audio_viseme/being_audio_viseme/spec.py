@@ -12,6 +12,9 @@ from being_kernel import PluginConfig, PluginSpec
 class VisemeConfig(PluginConfig):
     text: str | None = Field(None, description="transcript of the speech: force-align it instead of free phone recognition")
     text_file: str | None = Field(None, description="path to a .txt transcript (used when `text` is not set)")
+    words: bool = Field(
+        True, description="without a transcript, also recognise words (pocketsphinx's en-us language model) "
+        "and take the place of p/b/m from their dictionary phones (more CPU: ~0.3 s per second of audio)")
     head_model: str | None = Field(
         None, description="FLAME .pkl or own-format head directory: derive a viseme table for it "
         "(cached under ~/.cache/being/visemes); unset = the kernel's demo head")
