@@ -47,10 +47,9 @@ def _decode(x: np.ndarray, text: str | None, cfg: dict | None = None):
         model.close()
 
 
-def classify(phone: str, s: float, e: float, before: str, after: str, decoded, gap: np.ndarray,
-             fps: float = 25.0) -> str:
-    """Why the bilabial ``phone`` over [s, e] (truth; ``before``/``after`` its neighbours) was left
-    open, given the ``decoded`` phones (pocketsphinx's final hypothesis) and the lip gap per frame:
+def classify(s: float, e: float, decoded) -> str:  # noqa: ANN001
+    """Why a true bilabial over [s, e] was left open, given the ``decoded`` phones (the decoder's
+    final hypothesis, after the word-guided relabelling):
 
     * ``not recognised (X)``: no p/b/m decoded within 60 ms of its middle; X is the phone decoded at
       its middle (a substitution), or ``sil``;
@@ -69,7 +68,7 @@ def classify(phone: str, s: float, e: float, before: str, after: str, decoded, g
     return "recognised, still open"
 
 
-def context(phone: str, s: float, e: float, before: str, after: str) -> str:
+def context(before: str, after: str) -> str:
     """The phonetic context of a bilabial: between vowels, in a consonant cluster, or at a pause."""
     v0, v1 = before in VOWELS, after in VOWELS
     if before == "pau" or after == "pau":
@@ -125,7 +124,7 @@ def evaluate_clip(wav: str, modes: tuple[str, ...] = ("none", "text"), cfg: dict
                 continue
             before = segs[i - 1][0] if i else "pau"
             after = segs[i + 1][0] if i + 1 < len(segs) else "pau"
-            misses.append((classify(ph, s, e, before, after, decoded, gap), context(ph, s, e, before, after),
+            misses.append((classify(s, e, decoded), context(before, after),
                            e - s, f"{path.stem} {before}-{ph}-{after} @{s:.2f}"))
         out[mode] = (c, n, o, v, misses, *other_closed(gap, 25.0, segs))
     return out
