@@ -140,8 +140,7 @@ def yuv_only(source: list[np.ndarray], repeats: int) -> dict:
     seconds = used = float("inf")
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        back = [av.VideoFrame.from_ndarray(img, format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=vw._BT709, dst_color_range=vw._LIMITED_RANGE) for img in source]
+        back = [vw.to_yuv420p(img) for img in source]
         seconds, used = min(seconds, time.perf_counter() - t0), min(used, time.process_time() - c0)
     p, s = quality([_to_rgb(f) for f in back], source)
     return {"encoder": "yuv420p only", "preset": "-", "fps": len(source) / seconds,
