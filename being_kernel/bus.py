@@ -9,9 +9,6 @@
 * A stage that raises stops the whole bus; the first error is re-raised as ``StageError`` after
   every stage's ``teardown`` has run. Ctrl-C (KeyboardInterrupt in the main thread) stops the
   bus the same way and is re-raised after teardown.
-* ``main_stage`` runs one stage on the thread that called ``run()`` instead of a thread of its
-  own. On the CPU that matters: torch's OpenMP pool belongs to the process's initial thread, and
-  the same torch calls run about half as fast on any other thread (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -123,13 +120,10 @@ class BusStats:
 class Bus:
     """Runs ``source -> stages... -> sink`` (the sink is the last of ``stages``)."""
 
-    def __init__(self, source: Source, stages: list[Stage], mode: Mode = "offline", maxsize: int = 8,
-                 main_stage: int | None = None) -> None:
+    def __init__(self, source: Source, stages: list[Stage], mode: Mode = "offline", maxsize: int = 8) -> None:
         if not stages:
             raise ValueError("a bus needs at least a sink stage")
-        if main_stage is not None and not 0 <= main_stage < len(stages):
-            raise ValueError(f"main_stage {main_stage} is not one of the {len(stages)} stages")
-        self.source, self.stages, self.mode, self.main_stage = source, stages, mode, main_stage
+        self.source, self.stages, self.mode = source, stages, mode
         self._stop = threading.Event()
         self._queues = [BoundedQueue(maxsize, mode, self._stop) for _ in stages]
         self._error: tuple[str, BaseException] | None = None
@@ -172,10 +166,6 @@ class Bus:
                         outq.put(packet)
         except Stopped:
             pass
-        except KeyboardInterrupt:
-            if threading.current_thread() is threading.main_thread():
-                raise  # Ctrl-C while the main stage runs here: run() stops the bus
-            self._fail(stage, KeyboardInterrupt())
         except BaseException as exc:  # noqa: BLE001 - reported by run()
             self._fail(stage, exc)
 
@@ -185,14 +175,12 @@ class Bus:
         threads = [threading.Thread(target=self._run_source, name=f"being-{self.source.name}", daemon=True)]
         threads += [
             threading.Thread(target=self._run_stage, args=(i,), name=f"being-{s.name}", daemon=True)
-            for i, s in enumerate(self.stages) if i != self.main_stage
+            for i, s in enumerate(self.stages)
         ]
         interrupted = False
         try:
             for t in threads:
                 t.start()
-            if self.main_stage is not None:
-                self._run_stage(self.main_stage)
             for t in threads:
                 while t.is_alive():  # join in slices so Ctrl-C reaches this thread
                     t.join(_POLL_S)

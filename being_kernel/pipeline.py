@@ -250,8 +250,7 @@ def run_pipeline(
     """Run the stages on the bus into ``sink``. ``audio`` must be at the audio plugin's rate.
 
     ``chunk_frames``: motion frames per bus packet; None: what the renderer draws per call
-    (``batch_frames`` of its info), else DEFAULT_CHUNK_FRAMES. The renderer runs on the calling
-    thread (call this from the main thread on the CPU), the other stages on threads of their own.
+    (``batch_frames`` of its info), else DEFAULT_CHUNK_FRAMES.
 
     ``check``: what ``check_stages`` said of these stages, when the caller already asked (it is
     asked here otherwise). The plugins and the sink are torn down (``close``/``abort``) whatever
@@ -265,9 +264,7 @@ def run_pipeline(
     chunk_frames = chunk_frames or packet_frames(renderer)
     source = MotionSource(audio_plugin, audio, mode, chunk_frames, chunk_s, realtime, check.pose_only)
     stages: list[Stage] = [RenderStage(renderer), CompositeStage(compositor), SinkStage(sink, expected, progress)]
-    # The renderer, the heaviest stage, runs on the calling thread: on the CPU torch's OpenMP pool
-    # serves the process's initial thread, and renders there take about half the time.
-    stats = Bus(source, stages, mode=mode, maxsize=queue_size, main_stage=0).run()
+    stats = Bus(source, stages, mode=mode, maxsize=queue_size).run()
     return RunResult(expected, info.fps, time.perf_counter() - t0, stats, check.warnings)
 
 

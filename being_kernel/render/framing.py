@@ -9,9 +9,10 @@ convention (x right, y down, z forward; ``R, t`` world -> camera).
 
 from __future__ import annotations
 
-import torch
-
 from abc import abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
 
 from ..cameras import Cameras
 from ..contracts import FlameRenderer, FramewiseRenderStream, Stream
@@ -26,14 +27,19 @@ PORTRAIT_ANCHOR_Y = 0.92
 EMPTY_ALPHA = 1.0 / 255.0
 #: Frames per call of a Gaussian renderer whose config leaves ``batch_frames`` unset, by device type.
 #: CUDA: skinning and posing cost a few hundred small kernel launches per call whatever its size, so
-#: large batches amortise them (docs/benchmarks.md: batch sweep on the H100); the CPU rasterizer's
-#: dense per-tile tensors grow with the batch while its per-call cost is small.
-AUTO_BATCH_FRAMES = {"cuda": 64, "cpu": 4}
+#: large batches amortise them (docs/benchmarks.md: batch sweep on the H100). CPU: one frame per call
+#: on each of the renderer's worker threads; the binning's temporary tensors grow with the batch
+#: (peak memory), and per frame the speed was the same as for 2 or 4 (2-core machine, 256²).
+AUTO_BATCH_FRAMES = {"cuda": 64, "cpu": 1}
 
 
 def auto_batch_frames(configured: int | None, device: torch.device) -> int:
     """``configured``, or when None the frames per call for ``device`` (AUTO_BATCH_FRAMES)."""
     return configured if configured is not None else AUTO_BATCH_FRAMES.get(device.type, AUTO_BATCH_FRAMES["cpu"])
+
+
+def _one_torch_thread() -> None:
+    torch.set_num_threads(1)
 
 
 def camera_for_size(camera: dict, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -100,7 +106,15 @@ class ChunkedHeadRenderer(FlameRenderer):
     AUTO_BATCH_FRAMES) through one camera of its own (``R``, ``t``, ``K``, set by the subclass for
     ``config.size``) or given cameras. A subclass sets those, ``device``, and implements
     ``render_chunk``; ``render``, ``render_views``, ``cameras`` and the stream (the batch call chunk
-    by chunk, no latency) are here."""
+    by chunk, no latency) are here.
+
+    On the CPU, ``render`` draws its chunks on ``workers`` threads at once (torch's thread count
+    when the renderer was made), each with one torch thread: frames are independent, while the
+    rasterizer's many small torch operations scale poorly across OpenMP threads and stall badly
+    when another process holds a core (every operation ends at a barrier that waits for all).
+    Its info's ``batch_frames`` is then ``batch_frames x workers``, what one call keeps busy."""
+
+    _pool: ThreadPoolExecutor | None = None
 
     R: torch.Tensor  # [3, 3] world -> camera
     t: torch.Tensor  # [3]
@@ -114,20 +128,42 @@ class ChunkedHeadRenderer(FlameRenderer):
 
     @property
     def batch_frames(self) -> int:
+        """Frames per rasterize call."""
         return auto_batch_frames(self.config.batch_frames, self.device)
+
+    @property
+    def workers(self) -> int:
+        """Threads ``render`` draws chunks on: torch's thread count on the CPU, 1 on a GPU."""
+        if self.device.type != "cpu":
+            return 1
+        if not hasattr(self, "_workers"):
+            self._workers = max(1, torch.get_num_threads())
+        return self._workers
+
+    @property
+    def frames_per_call(self) -> int:
+        """Frames one ``render`` call keeps busy: what the renderer reports as its info's batch_frames."""
+        return self.batch_frames * self.workers
 
     def cameras(self, n: int) -> Cameras:
         w, h = self.config.size
         return Cameras(self.R.expand(n, 3, 3), self.t.expand(n, 3), self.K.expand(n, 3, 3), w, h)
 
     def render(self, motion: Motion, start_index: int = 0) -> list[Frame]:
-        out: list[Frame] = []
         step = self.batch_frames
-        with torch.no_grad():
-            for a in range(0, motion.num_frames, step):
-                chunk = motion.slice(a, min(a + step, motion.num_frames)).to(self.device)
-                out += self.render_chunk(chunk, start_index + a)
-        return out
+        starts = range(0, motion.num_frames, step)
+
+        def chunk(a: int) -> list[Frame]:
+            with torch.no_grad():
+                return self.render_chunk(motion.slice(a, min(a + step, motion.num_frames)).to(self.device),
+                                         start_index + a)
+
+        if self.workers == 1 or len(starts) == 1:
+            return [f for a in starts for f in chunk(a)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="being-render",
+                                            initializer=_one_torch_thread)
+        return [f for frames in self._pool.map(chunk, starts) for f in frames]
 
     def render_views(self, motion: Motion, cameras: Cameras) -> list[Frame]:
         if len(cameras) != motion.num_frames:
@@ -145,7 +181,9 @@ class ChunkedHeadRenderer(FlameRenderer):
         return FramewiseRenderStream(self.render)
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def check_backend(backend: str, device: torch.device, field: str = "backend") -> None:

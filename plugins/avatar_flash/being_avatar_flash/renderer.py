@@ -77,7 +77,7 @@ class FlashRenderer(ChunkedHeadRenderer):
     def info(self) -> FlameRendererInfo:
         return FlameRendererInfo(motion_spaces=(self.motion_space,), n_expression=self.model.n_expression,
                                  accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True,
-                                 scene=self.scene, batch_frames=self.batch_frames)
+                                 scene=self.scene, batch_frames=self.frames_per_call)
 
     def deform(self, motion: Motion) -> torch.Tensor:
         """The network's raw outputs [T, N, 10] (float32) for ``motion`` (on the renderer's device)."""

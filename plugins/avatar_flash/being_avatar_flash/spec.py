@@ -27,7 +27,7 @@ class FlashConfig(PluginConfig):
         '"cpu" (the PyTorch renderer, any device) or "gsplat" (CUDA only).')
     batch_frames: int | None = Field(
         None, ge=1, le=256, description="Frames per call: the deformation network and the rasterizer each run once "
-        "for all of them. None: 64 on CUDA, 4 on the CPU.")
+        "for all of them. None: 64 on CUDA, 1 on the CPU (one frame on each of torch's threads at once).")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description='The deformation network\'s arithmetic: "auto" (fp16 on CUDA, fp32 on the CPU), or '
         'one of fp32, fp16, bf16 (half precision on CUDA only).')

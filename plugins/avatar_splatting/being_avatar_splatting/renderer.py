@@ -72,7 +72,7 @@ class SplattingRenderer(ChunkedHeadRenderer):
     def info(self) -> FlameRendererInfo:
         return FlameRendererInfo(motion_spaces=(self.motion_space,), n_expression=self.model.n_expression,
                                  accepts_pose_only=True, size=tuple(self.config.size), fps=None, has_depth=True,
-                                 scene=self.scene, batch_frames=self.batch_frames)
+                                 scene=self.scene, batch_frames=self.frames_per_call)
 
     def render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
         """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""

@@ -30,7 +30,8 @@ class SplattingConfig(PluginConfig):
     )
     batch_frames: int | None = Field(
         None, ge=1, le=256, description="Frames rendered per call (skinning, posing, rasterization). None: 64 on "
-        "CUDA (the per-call cost of a few hundred kernel launches is amortised), 4 on the CPU.")
+        "CUDA (the per-call cost of a few hundred kernel launches is amortised), 1 on the CPU (where one call "
+        "renders a frame on each of torch's threads at once).")
     sh_degree: int | None = Field(
         None, ge=0, le=3,
         description="Spherical-harmonics degree used when the avatar stores SH colours (None: all it stores).",

@@ -374,3 +374,33 @@ def test_one_frame_calls_through_the_cuda_graph_equal_the_eager_path() -> None:
             assert torch.allclose(a.image, b.image, atol=1e-5), a.index
             assert a.placement.anchor_xy == pytest.approx(b.placement.anchor_xy, abs=1e-3) and a.index == b.index
     assert float((graphed[0].image - graphed[5].image).abs().max()) > 0.1  # the motion really moved the head
+
+
+def test_cpu_render_spreads_chunks_over_worker_threads_with_the_same_frames() -> None:
+    """On the CPU a call's chunks are drawn on the renderer's worker threads at once, one torch
+    thread each; the frames are those of the one-thread path, in order, and close() ends the pool."""
+    import threading
+
+    m = Motion.zeros(5, 25, space=DEMO_HEAD)
+    m.jaw[:, 0] = torch.linspace(0, 0.25, 5)
+    r = small(batch_frames=1)
+    r._workers = 1
+    one = r.render(m, start_index=2)
+    r._workers = 2
+    assert r.info().batch_frames == 2  # what one call keeps busy: a frame per worker
+    seen: set[str] = set()
+    chunk = r.render_chunk
+
+    def spy(motion, first, cams=None):  # noqa: ANN001, ANN202
+        seen.add(threading.current_thread().name)
+        return chunk(motion, first, cams)
+
+    r.render_chunk = spy
+    many = r.render(m, start_index=2)
+    assert all(name.startswith("being-render") for name in seen) and len(seen) >= 1
+    assert [f.index for f in many] == [2, 3, 4, 5, 6]
+    for a, b in zip(one, many):
+        assert torch.allclose(a.image, b.image, atol=1e-5)
+    pool = r._pool
+    r.close()
+    assert r._pool is None and pool._shutdown

@@ -45,7 +45,8 @@ def bench(
                                          "Default: the most the cell's plugins ask for in their bench settings (1 if none)."),
     chunk_frames: Optional[int] = typer.Option(None, "--chunk-frames", min=1, help="Motion frames per bus packet in "
                                                "the offline pipeline. Default: what being run uses, the renderer's "
-                                               "batch_frames (64 on CUDA, 4 on the CPU for splatting)."),
+                                               "batch_frames (splatting: 64 on CUDA; on the CPU one frame per torch "
+                                               "thread)."),
     chunk_ms: float = typer.Option(40.0, "--chunk-ms", min=1, help="Streaming: milliseconds of audio per push."),
     stream_seconds: float = typer.Option(10.0, "--stream-seconds", min=0.5, help="Streaming: seconds of audio (the "
                                          "clip repeated) for the steady-state latency and drift."),

@@ -5,13 +5,13 @@ CUDA events on the GPU) of exactly what the pipeline does: the audio model's bat
 clip; the renderer on the clip's motion and the compositor on the rendered heads, each called as
 ``run_pipeline``'s stages call them (``render_as_pipeline``, ``composite_as_pipeline``: the
 stage's stream, fed the packets the pipeline feeds it; skinning, copies to the device and
-rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Each
-stage's call runs on the thread the pipeline runs it on: the renderer on the calling (main)
-thread, the audio model and the compositor on a fresh thread named as the bus names it
-(``on_stage_thread``). On a CPU the same torch calls run at different speeds on a process's main
-thread and on another one (torch's OpenMP pool serves the initial thread): on the idle 2-core
-development machine (2026-12-01) the splatting renderer drew 8-frame batches at 256² at 11.1
-frames/s on the main thread and 6.4 on a second thread once the main thread had used torch. A measurement that fails gives its figures the failure as their
+rasterization inside the timed call); and the whole pipeline through ``run_pipeline``. Like the
+pipeline's bus, which runs each stage on a thread of its own, each stage's call runs on a fresh
+thread named as the bus names it (``on_stage_thread``): on a CPU the same torch calls run at
+different speeds on a process's main thread and on another one (each thread that calls torch has
+its own OpenMP pool). On the idle 2-core development machine (2026-12-01) the splatting renderer
+drew 8-frame batches at 256² at 11.1 frames/s on the main thread and 6.4 on a second thread once
+the main thread had used torch. A measurement that fails gives its figures the failure as their
 reason and the others go on.
 
 Each measurement says when it starts and what it measured through ``say`` (the worker prints
@@ -193,11 +193,11 @@ class _Measure:
             return all_missing("no motion: motion generation failed", ("render_fps",))
         motion = pose_only(self.motion) if self.check.pose_only else self.motion
         chunk = self.chunk_frames
-        # run_pipeline renders on its calling thread: so does this (the cell process's main thread)
-        times, self.frames = self._repeat(lambda: render_as_pipeline(self.r, motion, chunk))
+        times, self.frames = self._repeat(lambda: on_stage_thread("being-avatar",
+                                                                  lambda: render_as_pipeline(self.r, motion, chunk)))
         return {"render_fps": measured([motion.num_frames / s for s in times], "frames/s",
                                        note=f"{motion.num_frames} frames per run, pushed to the renderer's stream in "
-                                            f"packets of {chunk} motion frames on the main thread, as run_pipeline "
+                                            f"packets of {chunk} motion frames on a thread of its own, as run_pipeline "
                                             "renders")}
 
     def composite(self) -> Figures:
