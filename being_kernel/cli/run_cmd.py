@@ -36,7 +36,7 @@ def run(
                                      "and it opens on an NVIDIA GPU with NVENC, else libx264), libx264 or h264_nvenc."),
     preset: Optional[str] = typer.Option(None, "--preset",
                                          help="Encoder speed/quality preset. Default: superfast for libx264 (on "
-                                              "the default head at crf 18: about twice medium's encoding speed at the "
+                                              "the default head at crf 18: 1.9-2.6x medium's encoding speed at the "
                                               "same PSNR/SSIM, in a file ~2.4x as large; docs/benchmarks.md), p4 for "
                                               "NVENC. x264: ultrafast..placebo (medium: smallest file of the fast "
                                               "ones); NVENC: p1..p7 (an x264 name is mapped to one)."),

@@ -32,10 +32,10 @@ ENCODERS = ("auto", "libx264", "h264_nvenc")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")  # fastest .. best quality
 #: libx264's default preset, chosen for throughput (docs/benchmarks.md, "H.264 encoder: presets and
-#: NVENC"; benchmarks/encoder_presets.py): on the default talking head at crf 18, on 2 CPU cores,
-#: ``superfast`` takes 2.2-2.6x less CPU time per frame than ``medium`` (about twice its frame rate)
-#: at the same quality (PSNR +0.1 dB, SSIM within 0.001), in a file ~2.4x as large (~0.6 Mbit/s at 512²);
-#: ``veryfast`` and ``faster`` lose 0.3-0.9 dB, ``ultrafast`` (no CABAC, no deblocking) needs 4.2x the bits.
+#: NVENC"; benchmarks/encoder_presets.py): on the default talking head at crf 18, on 2 and 16 CPU
+#: cores, ``superfast`` takes 2.5x less CPU time per frame than ``medium`` (1.9-2.6x its frame rate)
+#: at the same quality (PSNR +0.1 dB, SSIM within 0.001), in a file ~2.4x as large (~0.65 Mbit/s at
+#: 512²); ``veryfast`` and ``faster`` lose 0.3-0.9 dB, ``ultrafast`` (no CABAC, no deblocking) needs 4x the bits.
 DEFAULT_X264_PRESET = "superfast"
 DEFAULT_NVENC_PRESET = "p4"
 #: An x264 preset named for NVENC: the NVENC preset of about the same place on the speed scale.
