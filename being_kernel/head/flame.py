@@ -204,6 +204,7 @@ class FlameModel(torch.nn.Module):
         blended = (self.lbs_weights @ a34.reshape(t, -1, 12)).reshape(t, v, 3, 4)  # [T, V, 3, 4]
         vertices = (blended[..., :3] @ v_posed[..., None])[..., 0] + blended[..., 3]
 
-        bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).expand(t, a34.shape[1], 1, 4)
+        bottom = torch.zeros_like(a34[..., :1, :])  # made on the device (no host copy: CUDA graphs capture this)
+        bottom[..., 3] = 1.0
         transforms = torch.cat([a34, bottom], dim=-2)  # [T, J, 4, 4]
         return FlameOutput(vertices=vertices, joints=joints, transforms=transforms)

@@ -367,6 +367,7 @@ def test_one_frame_calls_through_the_cuda_graph_equal_the_eager_path() -> None:
     assert r._graphed is not None and GRAPH_MAX_FRAMES >= 2
     graphed = [f for i in range(6) for f in r.render(m.slice(i, i + 1), i)]
     pairs = [f for i in range(0, 6, 2) for f in r.render(m.slice(i, i + 2), i)]
+    assert r._graphed.failed is None and len(r._graphed._graphs) == 2  # really captured: 1 and 2 frames
     r._graphed = None
     eager = r.render(m)
     for frames in (graphed, pairs):
