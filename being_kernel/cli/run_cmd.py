@@ -53,6 +53,11 @@ def run(
 
     --seed, --text, --text-file, --size, --device and --fps set plugin config fields (see each).
 
+    Batches are chosen per device: the avatar draws batch_frames frames per call (splatting and \
+flash: 64 on CUDA; on the CPU one frame on each of torch's threads at once) and the motion \
+reaches it in packets of that many frames; --set avatar.batch_frames=N overrides it. \
+being bench measures these same defaults.
+
     Example: being run --audio fake --avatar fake --torso static --input speech.wav --out talk.mp4
     """
     from .. import config as cfg
