@@ -51,15 +51,18 @@ class MeshGaussians:
     def pose(self, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Posed vertices [T, V, 3] -> means [T, N, 3], quats [T, N, 4] wxyz, scales [T, N, 3]."""
         normals, tangents, bitangents, areas = triangle_frames(vertices, self.faces)
-        corners = vertices[:, self.faces[self.face_ids]]  # [T, N, 3 corners, 3]
+        corner_ids = self.faces[self.face_ids]  # [N, 3] vertex ids of each Gaussian's triangle
+        corners = vertices[:, corner_ids]  # [T, N, 3 corners, 3]
         foot = (self.bary[None, :, :, None] * corners).sum(-2)
-        vn = vertex_normals(vertices, self.faces)[:, self.faces[self.face_ids]]  # [T, N, 3, 3]
+        vn = vertex_normals(vertices, self.faces)[:, corner_ids]  # [T, N, 3, 3]
         n = torch.nn.functional.normalize((self.bary[None, :, :, None] * vn).sum(-2), dim=-1)
         means = foot + self.offset[None, :, None] * n
-        frame = torch.stack([tangents, bitangents, normals], dim=-1)[:, self.face_ids]  # columns: [T, N, 3, 3]
-        quats = quat_multiply(rotmat_to_quat(frame), self.rotation[None].expand(frame.shape[0], -1, -1))
-        growth = (areas[:, self.face_ids] / self.rest_area[self.face_ids]).clamp_min(1e-12).sqrt()
-        scales = self.scale[None] * (self.rest_area[self.face_ids].sqrt() * growth)[..., None]
+        # each face's frame as a quaternion, then one per Gaussian: faces are fewer than Gaussians
+        face_quats = rotmat_to_quat(torch.stack([tangents, bitangents, normals], dim=-1))  # columns: [T, F, 4]
+        quats = quat_multiply(face_quats[:, self.face_ids], self.rotation[None].expand(vertices.shape[0], -1, -1))
+        rest = self.rest_area[self.face_ids]
+        growth = (areas[:, self.face_ids] / rest).clamp_min(1e-12).sqrt()
+        scales = self.scale[None] * (rest.sqrt() * growth)[..., None]
         return means, quats, scales
 
     @classmethod
