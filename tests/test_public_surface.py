@@ -60,7 +60,7 @@ API_ALL = [
     "read_format_json",
     "check_tensors", "check_camera_record", "camera_record",
     "Registry", "PluginRecord", "build_plugin", "build_named",
-    "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
+    "packet_frames", "parse_sets", "load_config_file", "merge_config", "build_config", "parse_size", "check_device",
     "check_stages", "StageCheck", "run_pipeline", "RunResult", "FrameSink", "close_all", "pose_only",
 ]
 

@@ -110,7 +110,7 @@ def test_word_recognition_puts_back_bilabials_the_phone_loop_missed() -> None:
     """On the shared festival clips, phone recognition with words finds a p/b/m within 40 ms of the
     middle of at least as many true bilabials as the phone loop alone, and more than 80 %."""
     from being_audio_viseme.evaluate import read_wav
-    from being_kernel.metrics.lipsync import read_segs
+    from being_kernel.metrics import read_segs
 
     found = {False: 0, True: 0}
     total = 0

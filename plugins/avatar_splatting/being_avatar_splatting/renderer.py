@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import torch
 
-from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
+from being_kernel.api import POSE_FIELDS, Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
 from being_kernel.datasets import scene_path
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
-from being_kernel.render import (ChunkedHeadRenderer, MeshGaussians, camera_for_size, check_backend, eval_sh,
-                                 gaussian_frames, rasterize, view_dirs)
-from being_kernel.render.graphs import GraphedCall
-from being_kernel.types import POSE_FIELDS
+from being_kernel.render import (ChunkedHeadRenderer, GraphedCall, MeshGaussians, camera_for_size, check_backend,
+                                 eval_sh, gaussian_frames, rasterize, view_dirs)
 
 from .avatar import load_avatar
 from .spec import SplattingConfig
