@@ -38,6 +38,12 @@ def auto_batch_frames(configured: int | None, device: torch.device) -> int:
     return configured if configured is not None else AUTO_BATCH_FRAMES.get(device.type, AUTO_BATCH_FRAMES["cpu"])
 
 
+#: Worker threads of a CPU render call: torch's thread count when this module was imported. Read
+#: once, because the workers set torch's count to one, and torch keeps one count per process that
+#: threads started later take up.
+CPU_RENDER_WORKERS = max(1, torch.get_num_threads())
+
+
 def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
@@ -109,7 +115,8 @@ class ChunkedHeadRenderer(FlameRenderer):
     by chunk, no latency) are here.
 
     On the CPU, ``render`` draws its chunks on ``workers`` threads at once (torch's thread count
-    when the renderer was made), each with one torch thread: frames are independent, while the
+    when the kernel was imported), each with one torch thread (threads started later in the
+    process then default to one torch thread too; torch keeps a single count): frames are independent, while the
     rasterizer's many small torch operations scale poorly across OpenMP threads and stall badly
     when another process holds a core (every operation ends at a barrier that waits for all).
     Its info's ``batch_frames`` is then ``batch_frames x workers``, what one call keeps busy."""
@@ -133,11 +140,11 @@ class ChunkedHeadRenderer(FlameRenderer):
 
     @property
     def workers(self) -> int:
-        """Threads ``render`` draws chunks on: torch's thread count on the CPU, 1 on a GPU."""
+        """Threads ``render`` draws chunks on: CPU_RENDER_WORKERS on the CPU, 1 on a GPU."""
         if self.device.type != "cpu":
             return 1
         if not hasattr(self, "_workers"):
-            self._workers = max(1, torch.get_num_threads())
+            self._workers = CPU_RENDER_WORKERS
         return self._workers
 
     @property

@@ -26,7 +26,8 @@ class GraphedCall:
     outputs are the graph's own buffers: they are overwritten by the next call, so use them (or
     copy them) before calling again. Inputs on the CPU are copied to the graph's device buffers,
     which is also how new motion gets in. If a capture fails, a warning says why and every later
-    call runs ``fn`` eagerly: a graph is a speed-up, never a new way to fail.
+    call runs ``fn`` eagerly: a graph is a speed-up, never a new way to fail. One caller at a time:
+    concurrent calls would share the buffers.
     """
 
     def __init__(self, fn: Callable[..., Sequence[torch.Tensor]], device: torch.device, max_graphs: int = 8) -> None:
