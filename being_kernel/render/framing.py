@@ -116,10 +116,11 @@ class ChunkedHeadRenderer(FlameRenderer):
 
     On the CPU, ``render`` draws its chunks on ``workers`` threads at once (torch's thread count
     when the kernel was imported), each with one torch thread (threads started later in the
-    process then default to one torch thread too; torch keeps a single count): frames are independent, while the
-    rasterizer's many small torch operations scale poorly across OpenMP threads and stall badly
-    when another process holds a core (every operation ends at a barrier that waits for all).
-    Its info's ``batch_frames`` is then ``batch_frames x workers``, what one call keeps busy."""
+    process then default to one torch thread too; torch keeps a single count). Frames are
+    independent, while the rasterizer's many small torch operations scale poorly across OpenMP
+    threads and stall badly when another process holds a core (every operation ends at a barrier
+    that waits for all). Its info's ``batch_frames`` is then ``batch_frames x workers``, what one
+    call keeps busy."""
 
     _pool: ThreadPoolExecutor | None = None
 
