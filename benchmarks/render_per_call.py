@@ -4,9 +4,8 @@ beside gsplat's bare rasterization of the same posed Gaussians (a benchmark, not
     python benchmarks/render_per_call.py --size 512 --frames 200 [--batches 1,8,16,32,64,128] [--json out.json]
 
 * ``one frame per call``: ``render()`` of one motion frame, ``--frames`` calls back to back, the
-  device synchronised at both ends of the run (time per frame = run time / frames); the same with
-  the CUDA graph of posing turned off; and the stages of one call each timed alone (motion to the
-  device, skinning + posing, rasterization, output frames).
+  device synchronised at both ends of the run (time per frame = run time / frames); and the stages
+  of one call each timed alone (motion to the device, skinning, posing, rasterization, output frames).
 * ``batched``: ``render()`` of ``--frames`` frames with ``batch_frames`` = each ``--batches`` value.
 * ``gsplat bare``: ``gsplat.rasterization`` of the demo avatar's Gaussians posed for the same motion
   (computed beforehand), one frame per call and in batches, nothing else timed.
@@ -72,20 +71,19 @@ def main() -> None:
                 r.render(motion.slice(i, i + 1), i)
 
     res["one_per_call_ms"] = timed(per_call, args.repeats) / args.frames * 1e3
-    graphed, r._graphed = r._graphed, None
-    res["one_per_call_no_graph_ms"] = timed(per_call, args.repeats) / args.frames * 1e3
-    r._graphed = graphed
 
     # the stages of one call, each alone (frame 0)
     one = motion.slice(0, 1)
     dev_one = one.to(r.device)
-    tensors = (dev_one.expression, *(getattr(dev_one, k) for k in splatting.POSE_FIELDS))
     cams = r.cameras(1)
-    means, quats, scales, roots = (x.clone() for x in r._graphed(*tensors))
+    with torch.no_grad():
+        posed = r.model(dev_one, r.shape)
+        means, quats, scales = r.gaussians.pose(posed.vertices)
+    roots = posed.joints[:, 0]
     stages = {
         "motion to device": lambda: one.to(r.device),
-        "skinning + posing (graph)": lambda: r._graphed(*tensors),
-        "skinning + posing (eager)": lambda: r._pose_tensors(*tensors),
+        "skinning": lambda: r.model(dev_one, r.shape),
+        "posing": lambda: r.gaussians.pose(posed.vertices),
         "rasterize (gsplat via the kernel)": lambda: splatting.rasterize(
             means, quats, scales, r.gaussians.opacity, r.gaussians.color, cams, background=None, backend="gsplat"),
     }
@@ -98,8 +96,7 @@ def main() -> None:
     # gsplat bare on the same posed Gaussians: all frames posed beforehand
     with torch.no_grad():
         dm = motion.to(r.device)
-        all_t = (dm.expression, *(getattr(dm, k) for k in splatting.POSE_FIELDS))
-        M, Q, S, _ = r._pose_tensors(*all_t)
+        M, Q, S = r.gaussians.pose(r.model(dm, r.shape).vertices)
     op, col = r.gaussians.opacity, r.gaussians.color
     vm, K = cams.viewmats.float(), cams.K.float()
     kw = dict(width=args.size, height=args.size, near_plane=0.01, far_plane=1e3, eps2d=0.3, radius_clip=0.0,
@@ -123,7 +120,6 @@ def main() -> None:
         rb = cls(build_config(spec.config, "avatar", {"size": [args.size, args.size], "device": "cuda",
                                                       "batch_frames": batch}))
         res["batched_ms"][batch] = timed(lambda: rb.render(motion), args.repeats) / args.frames * 1e3
-        del rb
     res["auto_batch"] = r.batch_frames
     res["auto_batch_ms"] = timed(lambda: r.render(motion), args.repeats) / args.frames * 1e3
 
@@ -131,7 +127,6 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     f = lambda ms: f"{ms:.3f} ({1e3 / ms:,.0f})"  # noqa: E731
     print(f"| one frame per call, render() | | | {f(res['one_per_call_ms'])} |")
-    print(f"| one frame per call, render(), no CUDA graph | | | {f(res['one_per_call_no_graph_ms'])} |")
     for k, v in res["stages_ms"].items():
         print(f"| one call's stage: {k} | | | {v:.3f} |")
     for b in res["batched_ms"]:

@@ -204,7 +204,7 @@ class FlameModel(torch.nn.Module):
         blended = (self.lbs_weights @ a34.reshape(t, -1, 12)).reshape(t, v, 3, 4)  # [T, V, 3, 4]
         vertices = (blended[..., :3] @ v_posed[..., None])[..., 0] + blended[..., 3]
 
-        bottom = torch.zeros_like(a34[..., :1, :])  # made on the device (no host copy: CUDA graphs capture this)
+        bottom = torch.zeros_like(a34[..., :1, :])  # made on the device: no host-to-device copy per call
         bottom[..., 3] = 1.0
         transforms = torch.cat([a34, bottom], dim=-2)  # [T, J, 4, 4]
         return FlameOutput(vertices=vertices, joints=joints, transforms=transforms)

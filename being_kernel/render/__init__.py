@@ -14,7 +14,6 @@ from ..cameras import Cameras
 from .conventions import from_imavatar, from_insta, from_metrical_tracker
 from .framing import (EMPTY_ALPHA, ChunkedHeadRenderer, check_backend, PORTRAIT_ANCHOR_Y, PORTRAIT_PX_PER_METRE_PER_PX, camera_for_size, framed_camera,
                       gaussian_frames, tracked_portrait)
-from .graphs import GraphedCall
 from .gaussians import (BACKENDS, SH_C0, GaussianImages, available_backends, eval_sh, rasterize, sh_basis,
                         view_dirs)
 from .mesh import MeshImages, render_mesh, sample_texture
@@ -25,7 +24,7 @@ from .surface import MeshGaussians
 __all__ = [
     "Cameras",
     "rasterize", "GaussianImages", "BACKENDS", "available_backends", "eval_sh", "sh_basis", "view_dirs", "SH_C0",
-    "MeshGaussians", "GraphedCall",
+    "MeshGaussians",
     "ChunkedHeadRenderer", "check_backend", "camera_for_size", "framed_camera", "gaussian_frames", "tracked_portrait", "EMPTY_ALPHA", "PORTRAIT_ANCHOR_Y",
     "PORTRAIT_PX_PER_METRE_PER_PX",
     "render_mesh", "MeshImages", "sample_texture", "place_heads",

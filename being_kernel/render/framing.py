@@ -142,11 +142,7 @@ class ChunkedHeadRenderer(FlameRenderer):
     @property
     def workers(self) -> int:
         """Threads ``render`` draws chunks on: CPU_RENDER_WORKERS on the CPU, 1 on a GPU."""
-        if self.device.type != "cpu":
-            return 1
-        if not hasattr(self, "_workers"):
-            self._workers = CPU_RENDER_WORKERS
-        return self._workers
+        return CPU_RENDER_WORKERS if self.device.type == "cpu" else 1
 
     @property
     def frames_per_call(self) -> int:

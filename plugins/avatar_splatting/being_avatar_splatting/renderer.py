@@ -7,27 +7,21 @@ all frames of the chunk are rasterized in one call (being_kernel.render.rasteriz
 Output: premultiplied RGBA (colour over black + alpha), expected depth (inf where empty), the
 Placement of the root joint (neck base) and the HeadPose (the motion frame's pose and the camera
 rendered through). Every frame depends only on its own motion frame, so the stream is the batch
-call chunk by chunk. On CUDA, calls of up to GRAPH_MAX_FRAMES frames (a live session's) pose the
-Gaussians through a CUDA graph: one launch instead of a few hundred.
+call chunk by chunk.
 """
 
 from __future__ import annotations
 
 import torch
 
-from being_kernel.api import POSE_FIELDS, Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
+from being_kernel.api import Cameras, FlameRendererInfo, Frame, Motion, default_device, resolve_device
 from being_kernel.datasets import scene_path
 from being_kernel.head import FlameModel, resolve_head_model, triangle_frames
-from being_kernel.render import (ChunkedHeadRenderer, GraphedCall, MeshGaussians, camera_for_size, check_backend,
-                                 eval_sh, gaussian_frames, rasterize, view_dirs)
+from being_kernel.render import (ChunkedHeadRenderer, MeshGaussians, camera_for_size, check_backend, eval_sh,
+                                 gaussian_frames, rasterize, view_dirs)
 
 from .avatar import load_avatar
 from .spec import SplattingConfig
-
-#: Calls of at most this many frames pose through a CUDA graph (one per frame count); larger
-#: batches are not launch-bound and would each hold a graph's memory.
-GRAPH_MAX_FRAMES = 8
-
 
 class SplattingRenderer(ChunkedHeadRenderer):
     """Renders a SplattingAvatar (or the built-in demo avatar) from FLAME-layout motion."""
@@ -65,7 +59,6 @@ class SplattingRenderer(ChunkedHeadRenderer):
         self.sh = g.get("sh")
         R, t, K = camera_for_size(avatar.camera, *c.size)
         self.R, self.t, self.K = R.to(self.device), t.to(self.device), K.to(self.device)
-        self._graphed = GraphedCall(self._pose_tensors, self.device) if self.device.type == "cuda" else None
 
     def info(self) -> FlameRendererInfo:
         return FlameRendererInfo(motion_spaces=(self.motion_space,), n_expression=self.model.n_expression,
@@ -75,11 +68,8 @@ class SplattingRenderer(ChunkedHeadRenderer):
     def render_chunk(self, motion: Motion, first: int, cams: Cameras | None = None) -> list[Frame]:
         """Frames ``first..`` of ``motion`` ([n] frames) through ``cams`` (n cameras; None: the avatar's)."""
         n = motion.num_frames
-        tensors = (motion.expression, *(getattr(motion, k) for k in POSE_FIELDS))
-        if self._graphed is not None and n <= GRAPH_MAX_FRAMES:
-            means, quats, scales, roots = self._graphed(*tensors)
-        else:
-            means, quats, scales, roots = self._pose_tensors(*tensors)
+        posed = self.model(motion, self.shape)
+        means, quats, scales = self.gaussians.pose(posed.vertices)
         own = cams is None
         cams = self.cameras(n) if own else cams
         if self.sh is not None:
@@ -89,11 +79,4 @@ class SplattingRenderer(ChunkedHeadRenderer):
         img = rasterize(means, quats, scales, self.gaussians.opacity, colors, cams, background=None,
                         backend=self.config.backend)
         # the frames report the camera they were rendered through: the avatar's one, or camera i
-        return gaussian_frames(img, roots, cams, motion, first, self.cameras(1) if own else None)
-
-    def _pose_tensors(self, expression: torch.Tensor, *pose: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Motion tensors (expression [n, E], then POSE_FIELDS' [n, k] in order) -> the posed Gaussians'
-        means [n, N, 3], quats [n, N, 4], scales [n, N, 3] and root joints [n, 3]."""
-        motion = Motion(expression, **dict(zip(POSE_FIELDS, pose)), space=self.motion_space)
-        posed = self.model(motion, self.shape)
-        return (*self.gaussians.pose(posed.vertices), posed.joints[:, 0])
+        return gaussian_frames(img, posed.joints[:, 0], cams, motion, first, self.cameras(1) if own else None)
