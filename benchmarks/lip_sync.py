@@ -38,7 +38,7 @@ def _decode(x: np.ndarray, text: str | None, cfg: dict | None = None):
     from being_audio_viseme.spec import VisemeConfig
     from being_kernel.types import Motion
 
-    model = VisemeModel(VisemeConfig(text=text, **(cfg or {})))
+    model = VisemeModel(VisemeConfig(text=text, **{"workers": 1, **(cfg or {})}))
     try:
         stream = model.open_stream()
         motion = Motion.cat([stream.push(x), stream.finish()])

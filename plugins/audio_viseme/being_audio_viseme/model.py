@@ -20,7 +20,9 @@ from being_kernel.api import Audio, AudioToFlame, AudioToFlameInfo, Motion, Stre
 
 from .blinks import Blinks
 from .head_motion import HeadMotion
-from .phones import RATE, VISEMES, PhoneDecoder
+from . import parallel
+from .parallel import default_workers
+from .phones import RATE, VISEMES, PhoneDecoder, PhoneHistory
 from .seeding import audio_seed
 from .visemes import DOMINANCE, HeadTable, demo_table
 
@@ -60,6 +62,10 @@ class VisemeModel(AudioToFlame):
             self.table: HeadTable = table_for_model(config.head_model)
         else:
             self.table = demo_table()
+        # without a transcript a batch call spreads its utterances over worker processes (parallel.py)
+        self.workers = config.workers or default_workers()
+        if self.text is None and self.workers > 1:
+            parallel.pool(config.words, self.workers)
 
     def info(self) -> AudioToFlameInfo:
         return AudioToFlameInfo(sample_rate=RATE, fps=self.config.fps, motion_space=self.table.motion_space,
@@ -68,7 +74,10 @@ class VisemeModel(AudioToFlame):
     def generate(self, audio: Audio) -> Motion:
         if audio.sample_rate != RATE:
             raise ValueError(f"viseme model wants {RATE} Hz audio, got {audio.sample_rate}")
-        stream = self.open_stream()
+        decoded = None
+        if self.text is None and self.workers > 1:
+            decoded = parallel.decode(audio.samples, self.config.words, self.workers)
+        stream = VisemeStream(self, decoded)
         parts = [stream.push(audio.samples), stream.finish()]
         return Motion.cat(parts)
 
@@ -77,9 +86,12 @@ class VisemeModel(AudioToFlame):
 
 
 class VisemeStream(Stream[np.ndarray, Motion]):
-    def __init__(self, model: VisemeModel) -> None:
+    """The motion of a stream; ``decoded``: the phones of the whole audio to be pushed, decoded
+    beforehand (``parallel.decode``), else a decoder decodes what is pushed."""
+
+    def __init__(self, model: VisemeModel, decoded: PhoneHistory | None = None) -> None:
         self.model, self.cfg, self.table = model, model.config, model.table
-        self.decoder = PhoneDecoder(model.text, words=model.config.words)
+        self.decoder = decoded or PhoneDecoder(model.text, words=model.config.words)
         self.samples = np.zeros(0, np.float32)  # the audio heard from sample ``offset`` on
         self.offset = 0
         self.heard = 0  # samples pushed in all

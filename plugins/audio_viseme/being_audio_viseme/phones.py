@@ -11,6 +11,7 @@ switches to the recognizer's phones for good, with one warning.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from . import alignment
 log = logging.getLogger(__name__)
 
 RATE = 16000
+BLOCK = 640  # samples: pocketsphinx is fed fixed 40 ms blocks
 FRAME_S = 0.01  # pocketsphinx frame shift
 #: pocketsphinx reports a frame by its start; its analysis window (25.6 ms) is centred later.
 PHONE_OFFSET_S = 0.015
@@ -167,25 +169,114 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
 
 
-class PhoneDecoder:
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """float samples in [-1, 1] -> the 16-bit PCM pocketsphinx decodes (element by element, so any
+    chunking of the audio gives the same PCM)."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+class UtteranceCuts:
+    """Where recognition ends one utterance and begins the next: after the first block of a pause
+    once the utterance is UTTERANCE_S long, and anyway at UTTERANCE_MAX_S. Fed the 40 ms blocks in
+    order (``block``); it depends only on the audio, so a stream and a batch call cut at the same
+    blocks, and the batch call can find every cut before decoding (``utterance_starts``).
+
+    A pause is PAUSE_BLOCKS blocks in a row below PAUSE_DB dBFS or less than FLOOR_MARGIN_DB above
+    the noise floor (the quietest block heard, rising FLOOR_RISE_DB a block, 0.6 dB a second, so a
+    room that gets louder is followed, slowly enough that long speech does not become the floor):
+    a recording's room noise (LibriVox sits at -55 to -42 dBFS between sentences) is a
+    pause; a stop's closure (under 100 ms) is not."""
+
+    UTTERANCE_S = 2.0
+    UTTERANCE_MAX_S = 60.0
+    PAUSE_BLOCKS = 4
+    PAUSE_DB = -45.0
+    FLOOR_MARGIN_DB = 10.0
+    FLOOR_RISE_DB = 0.025
+    FLOOR_MIN_DB = -70.0
+
+    def __init__(self) -> None:
+        self.floor: float | None = None
+        self.quiet = 0  # blocks in a row that were quiet
+        self.length = 0  # samples in the current utterance
+
+    def block(self, block: np.ndarray) -> bool:
+        """True if the utterance ends after this block (``block``: 16-bit PCM; a short last block
+        never cuts)."""
+        self.length += len(block)
+        if len(block) < BLOCK:
+            return False
+        rms = math.sqrt(float(np.mean(block.astype(np.float64) ** 2)))
+        level = 20 * math.log10(max(rms, 1e-3) / 32768)
+        self.floor = max(self.FLOOR_MIN_DB, level if self.floor is None else min(level, self.floor + self.FLOOR_RISE_DB))
+        quiet = level < max(self.PAUSE_DB, self.floor + self.FLOOR_MARGIN_DB)
+        self.quiet = self.quiet + 1 if quiet else 0
+        seconds = self.length / RATE
+        if (seconds >= self.UTTERANCE_S and self.quiet >= self.PAUSE_BLOCKS) or seconds >= self.UTTERANCE_MAX_S:
+            self.length = 0
+            return True
+        return False
+
+
+def utterance_starts(pcm: np.ndarray) -> list[int]:
+    """The first sample of every utterance a stream of ``pcm`` (16-bit) is decoded in: [0, ...]."""
+    cuts, starts = UtteranceCuts(), [0]
+    for at in range(0, len(pcm) - BLOCK + 1, BLOCK):
+        if cuts.block(pcm[at:at + BLOCK]):
+            starts.append(at + BLOCK)
+    if starts[-1] == len(pcm) and len(starts) > 1:  # a cut after the last block begins no utterance
+        starts.pop()
+    return starts
+
+
+class PhoneHistory:
+    """What the motion reads while audio is decoded: ``fed`` (samples decoded), ``phones(since)``,
+    and the 40 ms block loop (``feed_blocks`` queues samples and says how many whole blocks wait,
+    ``step`` decodes one, ``end`` the rest). Subclasses give ``_read()``, the open utterance's
+    phones; ``_done`` holds the ended utterances' phones, ``_final`` all phones after ``end``."""
+
+    fed: int
+    _done: list[Phone]
+    _final: list[Phone] | None
+
+    def phones(self, since: float = 0.0) -> list[Phone]:
+        """The phones decoded so far (final after ``end()``) that end after ``since`` seconds."""
+        if self._final is not None:
+            return [p for p in self._final if p.end > since] if since > 0 else self._final
+        recent = []
+        for p in reversed(self._done):  # the ended utterances' phones, newest first
+            if p.end <= since:
+                break
+            recent.append(p)
+        return recent[::-1] + self._read()
+
+    def _read(self) -> list[Phone]:
+        raise NotImplementedError
+
+    def _finish(self, last: list[Phone]) -> None:
+        """All phones, once the last utterance's final ``last`` are known; silence if none."""
+        self._final = self._done + last
+        if not self._final and self.fed:
+            self._final = [Phone("SIL", 0.0, self.fed / RATE)]
+
+
+class PhoneDecoder(PhoneHistory):
     """Incremental pocketsphinx decoding. ``feed`` float32 samples, read ``phones()`` any time.
 
     With a transcript, ``mode`` is "align" until the transcript is found not to match the audio;
     it is then "allphone" for good, ``fell_back`` is True and ``fell_back_at`` says after how many
     seconds of audio. ``alignment_score`` is the latest score (``alignment``; final after
-    ``end()``), None without a transcript."""
+    ``end()``), None without a transcript.
 
-    BLOCK = 640  # 40 ms at 16 kHz
-    #: Recognition restarts its utterance in a pause once it is this long (seconds of audio), and
-    #: anyway at UTTERANCE_MAX_S, so a live stream of any length decodes in bounded time and memory
-    #: per block. It depends only on the audio, so streaming still equals batch.
-    UTTERANCE_S = 20.0
-    UTTERANCE_MAX_S = 60.0
-    PAUSE_BLOCKS = 8  # a pause: this many blocks (0.32 s) below PAUSE_LEVEL
-    PAUSE_LEVEL = 10 ** (-45 / 20) * 32768  # RMS, in 16-bit units
+    Recognition ends its utterance and begins a new one where ``UtteranceCuts`` says (``cut``), so
+    a live stream of any length decodes in bounded time and memory per block. Each utterance
+    begins with a fresh front end (noise and cepstral-mean estimates), so it decodes exactly as it
+    would alone: ``parallel.py`` decodes the utterances of a clip in other processes."""
+
+    BLOCK = BLOCK
 
     def __init__(self, text: str | None = None, *, threshold: float = alignment.THRESHOLD,
-                 words: bool = True) -> None:
+                 words: bool = True, cut: bool = True) -> None:
         ps = _pocketsphinx()
         model = ps.get_model_path()
         self.mode = "allphone"
@@ -239,14 +330,13 @@ class PhoneDecoder:
         self._final: list[Phone] | None = None
         self._done: list[Phone] = []  # phones of the utterances already ended (recognition restarts)
         self._utt_start = 0  # samples fed when the current utterance began
-        self._quiet = 0  # blocks in a row below PAUSE_LEVEL
+        self.cuts = UtteranceCuts() if cut else None
         self._prons: dict[str, str | None] = {}
 
     def feed_blocks(self, samples: np.ndarray) -> int:
         """Queue samples; decode every complete 40 ms block. Returns the number of blocks decoded
         (the caller reads ``phones()`` after each via ``step``)."""
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
-        self.pending = np.concatenate([self.pending, pcm])
+        self.pending = np.concatenate([self.pending, pcm16(samples)])
         return len(self.pending) // self.BLOCK
 
     def step(self) -> None:
@@ -263,27 +353,28 @@ class PhoneDecoder:
                     log.warning("viseme: pocketsphinx could not decode a block")
             self.fed += len(block)
             self.blocks += 1
+            # the cuts follow the audio from its start in every mode, but only recognition is cut
+            # (an alignment spans the transcript): after a fallback the recognizer is then cut
+            # where a decoder without a transcript is
+            due = self.cuts is not None and self.cuts.block(block)
             if self.mode == "align" and self.blocks % alignment.CHECK_EVERY == 0:
                 self._check(final=False)
-            elif self.mode == "allphone":
-                self._maybe_restart(block)
+            elif self.mode == "allphone" and due:
+                self._restart()
 
-    def _maybe_restart(self, block: np.ndarray) -> None:
-        """End the recognizer's utterance and begin a new one in a pause of a long utterance."""
-        quiet = np.sqrt(np.mean(block.astype(np.float64) ** 2)) < self.PAUSE_LEVEL
-        self._quiet = self._quiet + 1 if quiet else 0
-        length = (self.fed - self._utt_start) / RATE
-        if not ((length >= self.UTTERANCE_S and self._quiet >= self.PAUSE_BLOCKS) or length >= self.UTTERANCE_MAX_S):
-            return
-        for d in self._running:
-            try:
-                d.end_utt()
-            except RuntimeError:  # pragma: no cover
-                pass
+    def _restart(self) -> None:
+        """End the recognizer's utterance; begin the next one as a fresh decoder would."""
+        self.end_utterance()
         self._done.extend(self._read())
+        self.begin(self.fed)
+
+    def begin(self, at: int) -> None:
+        """Begin an utterance at sample ``at`` of the audio, with a fresh front end (a decoder
+        reused this way decodes exactly as a new one: tested)."""
         for d in self._running:
+            d.reinit_feat()
             d.start_utt()
-        self._utt_start = self.fed
+        self._utt_start = self.fed = at
 
     def _check(self, final: bool) -> None:
         """Judge the alignment over the audio decoded so far; fall back on a mismatch."""
@@ -312,17 +403,13 @@ class PhoneDecoder:
         self.pending = self.pending[:0]
         if self.mode == "align":
             self._check(final=True)
-        for d in self._running:
-            try:
-                d.end_utt()
-            except RuntimeError:  # pragma: no cover
-                pass
+        self.end_utterance()
         self.ended = True
-        self._final = self._done + self._read()
-        if self.mode == "align" and not self._final and self.fed:
+        last = self._read()
+        if self.mode == "align" and not last and self.fed:
             # the transcript cannot be aligned to the end of the audio: it does not match
             self._fall_back("no alignment reaches the end of the transcript")
-            self._final = self._done + self._read()
+            last = self._read()
         score = "none" if self.alignment_score is None else f"{self.alignment_score:.2f} per frame"
         if self.fell_back:
             log.info("viseme: phones from recognition (the transcript was dropped at %.1f s, alignment score %s)",
@@ -331,19 +418,30 @@ class PhoneDecoder:
             log.info("viseme: transcript aligned, score %s, not judged (%.1f s of speech)", score, self._speech_s)
         elif self.mode == "align":
             log.info("viseme: transcript aligned, score %s (threshold %.2f)", score, self.threshold)
-        if not self._final and self.fed:
-            self._final = [Phone("SIL", 0.0, self.fed / RATE)]
+        self._finish(last)
 
-    def phones(self, since: float = 0.0) -> list[Phone]:
-        """The phones decoded so far (final after ``end()``) that end after ``since`` seconds."""
-        if self._final is not None:
-            return [p for p in self._final if p.end > since] if since > 0 else self._final
-        recent = []
-        for p in reversed(self._done):  # the ended utterances' phones, newest first
-            if p.end <= since:
-                break
-            recent.append(p)
-        return recent[::-1] + self._read()
+    def decode_alone(self, pcm: np.ndarray, start: int) -> tuple[list[list[Phone]], list[Phone]]:
+        """Decode one utterance, 16-bit ``pcm`` beginning at sample ``start`` of the audio, as a
+        stream of the whole audio decodes it: the open utterance's phones after each whole 40 ms
+        block (what ``_read`` gives then), and its final phones. For a decoder made with
+        ``cut=False`` and no transcript whose utterance has ended; it is ended again after."""
+        if self.cuts is not None or self.mode != "allphone":
+            raise ValueError("decode_alone needs a decoder without cuts or transcript")
+        self.begin(start)
+        partials = []
+        for at in range(0, len(pcm) - BLOCK + 1, BLOCK):
+            self._process(pcm[at:at + BLOCK])
+            partials.append(self._read())
+        self._process(pcm[len(partials) * BLOCK:])  # the clip's short last block, if any
+        self.end_utterance()
+        return partials, self._read()
+
+    def end_utterance(self) -> None:
+        for d in self._running:
+            try:
+                d.end_utt()
+            except RuntimeError:  # pragma: no cover
+                pass
 
     def _read(self) -> list[Phone]:
         out = []
