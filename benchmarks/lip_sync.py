@@ -18,6 +18,7 @@ parallel processes.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -197,14 +198,18 @@ def main() -> int:
     ap.add_argument("--part", choices=("tune", "heldout"), help="only this part of the set")
     ap.add_argument("--mode", choices=("none", "text"), help="only without (none) or with (text) the transcript")
     ap.add_argument("--no-words", action="store_true", help="VisemeConfig(words=False): phone recognition alone")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="another VisemeConfig value for the set, e.g. lookahead_s=0.5 (JSON values)")
     args = ap.parse_args()
     if args.set is not None:
         if not args.set.is_dir():
             print(f"no set at {args.set} (python benchmarks/lip_set.py {args.set})")
             return 1
         modes = (args.mode,) if args.mode else ("none", "text")
-        return run_set(args.set, args.jobs, args.misses, args.limit, modes, {"words": False} if args.no_words else None,
-                       args.part)
+        cfg = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.config)}
+        if args.no_words:
+            cfg["words"] = False
+        return run_set(args.set, args.jobs, args.misses, args.limit, modes, cfg or None, args.part)
     return shared()
 
 

@@ -40,11 +40,16 @@ _DECODER: PhoneDecoder | None = None  # in a worker process
 
 
 def default_workers() -> int:
-    """One worker per CPU core this process may use, at most MAX_WORKERS."""
+    """One worker per CPU core this process may use, at most MAX_WORKERS. ``OMP_NUM_THREADS``, when
+    set, is taken as this process's share of the cores (Ray sets it to an actor's CPUs, so the
+    render workers of ``being batch`` do not each start a pool as large as the machine)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    if share.isdigit() and int(share) > 0:
+        cores = min(cores, int(share))
     return max(1, min(MAX_WORKERS, cores))
 
 

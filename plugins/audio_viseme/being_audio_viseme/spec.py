@@ -17,7 +17,7 @@ class VisemeConfig(PluginConfig):
         "and take the place of p/b/m from their dictionary phones (more CPU: ~0.3 s per second of audio)")
     workers: int | None = Field(
         None, ge=1, description="processes that recognise a clip's utterances in parallel in a batch call "
-        "(`being run`, `being bench`) without a transcript (None: one per CPU core, at most 8; 1: none). "
+        "(`being run`, `being bench`) without a transcript (None: one per CPU core, at most 8, and at most OMP_NUM_THREADS when set; 1: none). "
         "Same result for any number; streams decode as they go")
     head_model: str | None = Field(
         None, description="FLAME .pkl or own-format head directory: derive a viseme table for it "

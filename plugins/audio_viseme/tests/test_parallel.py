@@ -161,3 +161,13 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["script", "ran", "150"]
+
+
+def test_the_default_workers_follow_the_cores_this_process_may_use(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert parallel.default_workers() == parallel.MAX_WORKERS == 8
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # e.g. a Ray actor holding 3 CPUs
+    assert parallel.default_workers() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert parallel.default_workers() == 2
