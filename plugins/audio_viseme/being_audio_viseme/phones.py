@@ -176,8 +176,8 @@ def pcm16(samples: np.ndarray) -> np.ndarray:
 
 
 class UtteranceCuts:
-    """Where recognition ends one utterance and begins the next: after the first block of a pause
-    once the utterance is UTTERANCE_S long, and anyway at UTTERANCE_MAX_S. Fed the 40 ms blocks in
+    """Where recognition ends one utterance and begins the next: in a pause (after its
+    PAUSE_BLOCKS-th block) once the utterance is UTTERANCE_S long, and anyway at UTTERANCE_MAX_S. Fed the 40 ms blocks in
     order (``block``); it depends only on the audio, so a stream and a batch call cut at the same
     blocks, and the batch call can find every cut before decoding (``utterance_starts``).
 
