@@ -64,8 +64,15 @@ class VisemeModel(AudioToFlame):
             self.table = demo_table()
         # without a transcript a batch call spreads its utterances over worker processes (parallel.py)
         self.workers = config.workers or default_workers()
-        if self.text is None and self.workers > 1:
-            parallel.pool(config.words, self.workers)
+        self._pooled = self.text is None and self.workers > 1
+        if self._pooled:
+            parallel.acquire(config.words, self.workers)
+
+    def close(self) -> None:
+        if self._pooled:
+            self._pooled = False
+            parallel.release(self.config.words, self.workers)
+        super().close()
 
     def info(self) -> AudioToFlameInfo:
         return AudioToFlameInfo(sample_rate=RATE, fps=self.config.fps, motion_space=self.table.motion_space,
@@ -75,7 +82,7 @@ class VisemeModel(AudioToFlame):
         if audio.sample_rate != RATE:
             raise ValueError(f"viseme model wants {RATE} Hz audio, got {audio.sample_rate}")
         decoded = None
-        if self.text is None and self.workers > 1:
+        if self._pooled:
             decoded = parallel.decode(audio.samples, self.config.words, self.workers)
         stream = VisemeStream(self, decoded)
         parts = [stream.push(audio.samples), stream.finish()]

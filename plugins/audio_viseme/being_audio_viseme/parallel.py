@@ -7,9 +7,10 @@ the whole clip: it finds the cuts first, decodes each utterance in a pool of wor
 motion then reads those phones block by block (``DecodedPhones``) just as it reads a live decoder.
 So ``generate`` still equals any streaming of the clip, bit for bit (tested).
 
-Processes, not threads: pocketsphinx holds the GIL while it decodes. The pool is shared by every
-viseme model of the process, started when the first model that wants it is made (its workers load
-pocketsphinx's models while the other plugins load) and kept until the interpreter exits.
+Processes, not threads: pocketsphinx holds the GIL while it decodes. The pool is shared by the
+viseme models of the process: started when the first model that wants it is made (its workers load
+pocketsphinx's models while the other plugins load), stopped when the last one is closed. Workers
+also end by themselves when their parent process has ended.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -36,6 +39,8 @@ MAX_WORKERS = 8
 Decoded = tuple[list[list[Phone]], list[Phone]]  # (phones after each whole block, final phones)
 
 _POOLS: dict[tuple[bool, int], ProcessPoolExecutor] = {}
+_USERS: dict[tuple[bool, int], int] = {}  # models holding each pool (``acquire`` / ``release``)
+_LOCK = threading.Lock()
 _DECODER: PhoneDecoder | None = None  # in a worker process
 
 
@@ -53,12 +58,22 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, cores))
 
 
-def _start_worker(words: bool) -> None:
+def _start_worker(words: bool, parent: int) -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides what stops
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     global _DECODER
     _DECODER = PhoneDecoder(words=words, cut=False)
     _DECODER.end_utterance()
+
+
+def _end_with(parent: int) -> None:
+    """End this worker once the process that made it has ended, however it ended: an exit by
+    ``os._exit`` or a kill skips the pool's shutdown, and an orphan would hold the parent's
+    stdout and stderr open for whoever reads them."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _ready() -> None:
@@ -74,14 +89,37 @@ def pool(words: bool, workers: int) -> ProcessPoolExecutor:
     """The process-wide pool of ``workers`` recognizers (with word recognition if ``words``),
     started on first use: all its workers are asked to come up now, in the background."""
     key = (words, workers)
-    if key not in _POOLS:
-        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_start_worker, initargs=(words,))
-        with _main_script_hidden():
-            for _ in range(workers):  # a spawn pool starts a worker for each task that waits
-                executor.submit(_ready)
-        _POOLS[key] = executor
-    return _POOLS[key]
+    with _LOCK:
+        if key not in _POOLS:
+            executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_start_worker, initargs=(words, os.getpid()))
+            with _main_script_hidden():
+                for _ in range(workers):  # a spawn pool starts a worker for each task that waits
+                    executor.submit(_ready)
+            _POOLS[key] = executor
+        return _POOLS[key]
+
+
+def acquire(words: bool, workers: int) -> None:
+    """A model will use ``pool(words, workers)``: start it now, and keep it until ``release``."""
+    pool(words, workers)
+    with _LOCK:
+        _USERS[(words, workers)] = _USERS.get((words, workers), 0) + 1
+
+
+def release(words: bool, workers: int) -> None:
+    """A model is done with the pool; the last one stops its workers at once (an utterance being
+    decoded is not waited for: on Ctrl-C that could be seconds) and frees its queues, so an exit
+    right after (the CLI's, by ``os._exit``) leaves neither processes nor semaphores behind."""
+    key = (words, workers)
+    with _LOCK:
+        _USERS[key] = _USERS.get(key, 1) - 1
+        if _USERS[key] > 0 or key not in _POOLS:
+            return
+        executor = _POOLS.pop(key)
+    for process in list(executor._processes.values()):  # no public way to stop a running task
+        process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
@@ -117,7 +155,8 @@ def decode(samples: np.ndarray, words: bool, workers: int) -> DecodedPhones | No
             futures[i] = executor.submit(_decode, pcm[starts[i]:ends[i]], starts[i])
         decoded = [futures[i].result() for i in range(len(starts))]
     except BrokenProcessPool as e:
-        _POOLS.pop((words, workers), None)
+        with _LOCK:
+            _POOLS.pop((words, workers), None)
         log.warning("viseme: the recognizer processes stopped (%s); decoding in this process instead", e)
         return None
     finally:

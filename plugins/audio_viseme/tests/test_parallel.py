@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -171,3 +172,33 @@ def test_the_default_workers_follow_the_cores_this_process_may_use(monkeypatch) 
     assert parallel.default_workers() == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert parallel.default_workers() == 2
+
+
+def test_the_last_model_closed_stops_the_workers_and_an_orphan_ends_itself(tmp_path) -> None:  # noqa: ANN001
+    """Closing the last model that uses a pool stops its workers at once; and workers whose parent
+    died without closing (``os._exit``, a kill) end by themselves instead of holding its pipes."""
+    a, b = VisemeModel(VisemeConfig(workers=3)), VisemeModel(VisemeConfig(workers=3))
+    pids = [f.result(timeout=60) for f in [parallel.pool(True, 3).submit(os.getpid) for _ in range(6)]]
+    a.close()
+    assert all(alive(p) for p in set(pids))  # b still holds the pool
+    b.close()
+    assert not any(alive(p) for p in set(pids))
+    script = "\n".join([
+        "import os, sys", "from being_audio_viseme import parallel",
+        "print(*{parallel.pool(False, 2).submit(os.getpid).result(timeout=60) for _ in range(4)}, flush=True)",
+        "os._exit(0)"])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    orphans = [int(p) for p in out.stdout.split()]
+    assert orphans, out.stderr
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in orphans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in orphans)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
