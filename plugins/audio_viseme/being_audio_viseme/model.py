@@ -98,7 +98,7 @@ class VisemeStream(Stream[np.ndarray, Motion]):
 
     def __init__(self, model: VisemeModel, decoded: PhoneHistory | None = None) -> None:
         self.model, self.cfg, self.table = model, model.config, model.table
-        self.decoder = decoded or PhoneDecoder(model.text, words=model.config.words)
+        self.decoder = decoded if decoded is not None else PhoneDecoder(model.text, words=model.config.words)
         self.samples = np.zeros(0, np.float32)  # the audio heard from sample ``offset`` on
         self.offset = 0
         self.heard = 0  # samples pushed in all
