@@ -23,6 +23,7 @@ from being_kernel.render import (ChunkedHeadRenderer, MeshGaussians, camera_for_
 from .avatar import load_avatar
 from .spec import SplattingConfig
 
+
 class SplattingRenderer(ChunkedHeadRenderer):
     """Renders a SplattingAvatar (or the built-in demo avatar) from FLAME-layout motion."""
 
